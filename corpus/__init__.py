@@ -1,0 +1,1 @@
+"""Corpus stage: read posts, clean them, and deduplicate them into citable passages."""

