@@ -1,0 +1,1 @@
+"""Evaluation: reference questions with gold passages, and retrieval metrics over them."""
