@@ -25,6 +25,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug l
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it logs every CPU feature it lacks
 
 
 def _echo_json(obj: object) -> None:
@@ -53,6 +54,120 @@ def passages(
         typer.echo(f"rejected: {message}", err=True)
     if result.rejected:
         raise typer.Exit(1)
+
+
+def _load_encoder():  # type: ignore[no-untyped-def]
+    from index.embedder import ModelError, load_encoder
+
+    try:
+        return load_encoder(get_settings())
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def index(
+    corpus: CorpusOpt = None,
+    index_dir: IndexOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the corpus is unchanged.")] = False,
+) -> None:
+    """Build or update the index (only new passages are embedded)."""
+    from index.build import build_index
+    from index.store import IndexStoreError
+
+    settings = get_settings()
+    encoder = _load_encoder()
+    try:
+        summary = build_index(settings, encoder, corpus, index_dir, show_progress=True, force=force)
+    except (IndexStoreError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    state = "built" if summary.changed else "up to date"
+    typer.echo(
+        f"index {summary.version} {state}: {summary.articles} articles, {summary.passages} passages "
+        f"({summary.new} new, {summary.reused} reused, {summary.removed} removed) in {summary.seconds:.1f}s "
+        f"(embedding {summary.embed_seconds:.1f}s)"
+    )
+    for message in summary.rejected:
+        typer.echo(f"rejected: {message}", err=True)
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
+    from index.retriever import HybridRetriever, load_latest
+    from index.store import IndexStoreError
+
+    settings = get_settings()
+    encoder = _load_encoder()
+    try:
+        loaded, _ = load_latest(index_dir or settings.index_dir, encoder.name)
+    except IndexStoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return HybridRetriever(loaded, encoder)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Japanese or English.")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many passages.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    index_dir: IndexOpt = None,
+) -> None:
+    """Ask a question: ranked, cited passages."""
+    from index.answer import cite
+
+    if not question.strip():
+        typer.echo("error: the question is empty: pass a question, e.g. ragqa ask \"メタがTPUを導入する理由は？\"", err=True)
+        raise typer.Exit(2)
+    retriever = _open_retriever(index_dir)
+    passages = [cite(h) for h in retriever.search(question, top_k)]
+    if as_json:
+        _echo_json({"question": question, "passages": [p.model_dump() for p in passages]})
+        return
+    for p in passages:
+        section = f" / {p.section}" if p.section else ""
+        typer.echo(f"[{p.rank}] {p.title}{section} ({p.date}, {p.article_id} ¶{p.paragraph}) score {p.score:.3f}")
+        typer.echo(f"    » {p.highlight}")
+        typer.echo(f"    {p.text}\n")
+
+
+@app.command("eval")
+def evaluate(
+    index_dir: IndexOpt = None,
+    questions: Annotated[Path | None, typer.Option("--questions", help="Questions JSONL.")] = None,
+    output: Annotated[Path, typer.Option("--output", help="Where to write the JSON report.")] = Path(
+        ".ragqa/eval.json"
+    ),
+    save_expected: Annotated[
+        bool, typer.Option("--save-expected", help="Also record these scores as eval/expected.json.")
+    ] = False,
+) -> None:
+    """Score bm25 / dense / rrf / hybrid on the reference questions (R@1, R@5, MRR@10, nDCG@10)."""
+    from eval.metrics import load_questions
+    from eval.run import QUESTIONS_PATH, evaluate as run_eval, format_table, write_expected, write_report
+
+    retriever = _open_retriever(index_dir)
+    report = run_eval(retriever, load_questions(questions or QUESTIONS_PATH))
+    typer.echo(format_table(report))
+    write_report(report, output)
+    typer.echo(f"report written to {output}")
+    if save_expected:
+        typer.echo(f"expected scores written to {write_expected(report)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Interface (default RAGQA_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default RAGQA_PORT, 8000).")] = None,
+) -> None:
+    """Serve the HTTP API and search page (builds the index first if there is none)."""
+    from service.main import run
+
+    settings = get_settings()
+    run(host or settings.host, port or settings.port)
 
 
 def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     faiss_index: Literal["flat", "hnsw", "ivf"] = Field(
         "flat", description="FAISS index type: exact 'flat' for small corpora, 'hnsw' or 'ivf' for large ones."
     )
+    document_format: Literal["text", "title+text", "title+section+text"] = Field(
+        "title+section+text", description="What is embedded and BM25-indexed for a passage (context before the text)."
+    )
+    bm25_tokens: Literal["surface", "lemma"] = Field("lemma", description="Token form for BM25.")
     embed_batch_size: int = Field(32, ge=1)
     torch_threads: int = Field(0, ge=0, description="Threads for the encoder; 0 keeps torch's default.")
     top_k: int = Field(5, ge=1, le=50)

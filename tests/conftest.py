@@ -32,3 +32,28 @@ def write_post(tmp_path: Path):
 @pytest.fixture(scope="session")
 def default_corpus_dir() -> Path:
     return DEFAULT_CORPUS_DIR
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The real embedding model (materialised once into the user's cache)."""
+    from index.embedder import load_encoder
+    from ragqa.settings import Settings
+
+    return load_encoder(Settings())
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, encoder, default_corpus_dir: Path):
+    """A real index over a copy of the default corpus: (settings, corpus_dir, index_dir, summary). Read-only."""
+    import shutil
+
+    from index.build import build_index
+    from ragqa.settings import Settings
+
+    root = tmp_path_factory.mktemp("built")
+    corpus_dir = root / "posts"
+    shutil.copytree(default_corpus_dir, corpus_dir)
+    settings = Settings(corpus_dir=corpus_dir, index_dir=root / "index")
+    summary = build_index(settings, encoder)
+    return settings, corpus_dir, root / "index", summary

@@ -1,0 +1,1 @@
+"""Indexing and retrieval: embeddings, lexical and dense indexes, fusion, answers."""

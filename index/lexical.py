@@ -1,0 +1,67 @@
+"""Lexical backend: BM25 (bm25s) over fugashi tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from index.backends import Documents, Hits, Queries
+from index.tokenize import TokenForm, japanese_tokenizer
+
+
+class BM25Backend:
+    """BM25 over Japanese tokens; English words match only where the text has them."""
+
+    name = "bm25"
+
+    def __init__(self, form: TokenForm = "surface", drop_stopwords: bool = True) -> None:
+        self.form: TokenForm = form
+        self.drop_stopwords = drop_stopwords
+        self.tokenize = japanese_tokenizer(form, drop_stopwords)
+        self._bm25 = None
+
+    def build(self, docs: Documents) -> None:
+        import bm25s
+
+        self._bm25 = bm25s.BM25()
+        self._bm25.index([self.tokenize(t) for t in docs.texts], show_progress=False)
+
+    def scores(self, text: str) -> np.ndarray:
+        """BM25 score of every row for one query (zeros when no query word is in the index)."""
+        if self._bm25 is None:
+            raise RuntimeError("BM25 index is not built: call build() or load() first")
+        vocab = self._bm25.vocab_dict
+        ids = [vocab[t] for t in self.tokenize(text) if t in vocab]
+        if not ids:
+            return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(ids), dtype=np.float32)
+
+    def search(self, queries: Queries, k: int) -> list[Hits]:
+        out = []
+        for text in queries.texts:
+            scores = self.scores(text)
+            k_eff = min(k, len(scores))
+            top = np.argpartition(-scores, k_eff - 1)[:k_eff] if k_eff else np.array([], dtype=int)
+            top = top[np.argsort(-scores[top], kind="stable")]
+            out.append([(int(i), float(scores[i])) for i in top if scores[i] > 0])
+        return out
+
+    def save(self, folder: Path) -> None:
+        if self._bm25 is None:
+            raise RuntimeError("BM25 index is not built: nothing to save")
+        self._bm25.save(str(folder), show_progress=False)
+        (folder / "tokenizer.json").write_text(
+            json.dumps({"form": self.form, "drop_stopwords": self.drop_stopwords}), encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> Self:
+        import bm25s
+
+        options = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        backend = cls(options["form"], options["drop_stopwords"])
+        backend._bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)
+        return backend

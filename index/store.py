@@ -1,0 +1,235 @@
+"""Index versions on disk: write beside the current one, verify by checksums, switch atomically.
+
+Layout of ``index_dir``::
+
+    CURRENT                 name of the version being served
+    build.lock              held (flock) while a build runs: one build at a time, across processes
+    versions/<name>/        a complete version: manifest.json + the files it lists with their sha256
+    versions/.tmp-<name>/   a build in progress (or one killed halfway: removed by the next build/load)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pydantic import BaseModel
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+_TMP_PREFIX = ".tmp-"
+
+
+class IndexStoreError(RuntimeError):
+    """Base for index problems the user must act on."""
+
+
+class IndexMissingError(IndexStoreError):
+    """No complete index exists yet."""
+
+
+class IndexCorruptError(IndexStoreError):
+    """A version's files do not match its manifest."""
+
+
+class BuildInProgressError(IndexStoreError):
+    """Another build holds the lock."""
+
+
+class Manifest(BaseModel):
+    """What a version is: enough to verify it and to refuse it to the wrong model."""
+
+    format_version: int = FORMAT_VERSION
+    version: str
+    model: str
+    dim: int
+    document_format: str
+    corpus_fingerprint: str
+    passage_count: int
+    article_count: int
+    created_at: str
+    files: dict[str, str]
+    build: dict[str, float | int | str] = {}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions_dir(index_dir: Path) -> Path:
+    """Folder holding all versions."""
+    return index_dir / "versions"
+
+
+def current_version(index_dir: Path) -> str | None:
+    """Name of the version CURRENT points to, if any."""
+    pointer = index_dir / "CURRENT"
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+def candidate_versions(index_dir: Path) -> list[str]:
+    """Versions to try when loading: CURRENT first, then the others newest first."""
+    folder = versions_dir(index_dir)
+    if not folder.is_dir():
+        return []
+    names = sorted((p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    current = current_version(index_dir)
+    if current in names:
+        names.remove(current)
+        names.insert(0, current)
+    return names
+
+
+def read_manifest(version_dir: Path) -> Manifest:
+    """The manifest of a version (IndexCorruptError if missing or unreadable)."""
+    try:
+        return Manifest.model_validate_json((version_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"index version {version_dir.name}: manifest unreadable ({exc})") from None
+
+
+def verify(version_dir: Path) -> Manifest:
+    """Check every file of a version against the manifest's checksums; return the manifest."""
+    manifest = read_manifest(version_dir)
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"index version {version_dir.name} has format {manifest.format_version}, this ragqa reads "
+            f"{FORMAT_VERSION}: run `ragqa index` to rebuild"
+        )
+    for name, expected in manifest.files.items():
+        path = version_dir / name
+        if not path.is_file():
+            raise IndexCorruptError(f"index version {version_dir.name}: file {name} is missing")
+        if sha256_file(path) != expected:
+            raise IndexCorruptError(
+                f"index version {version_dir.name}: file {name} does not match its checksum (corrupted or edited)"
+            )
+    return manifest
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def new_version_name() -> str:
+    """Sortable, unique version name."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def write_version(index_dir: Path, name: str, write: Callable[[Path], dict]) -> Manifest:
+    """Write a version: ``write(folder)`` fills the folder and returns manifest fields; switch CURRENT last.
+
+    A crash at any point leaves CURRENT on the previous complete version.
+    """
+    folder = versions_dir(index_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{_TMP_PREFIX}{name}"
+    tmp.mkdir()
+    fields = write(tmp)
+    files = {
+        str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST
+    }
+    manifest = Manifest(version=name, files=files, created_at=dt.datetime.now(dt.UTC).isoformat(), **fields)
+    (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    for path in tmp.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    final = folder / name
+    os.replace(tmp, final)
+    _fsync_dir(folder)
+    set_current(index_dir, name)
+    return manifest
+
+
+def set_current(index_dir: Path, name: str) -> None:
+    """Point CURRENT at a version, atomically."""
+    pointer = index_dir / "CURRENT"
+    tmp = index_dir / f".CURRENT.{os.getpid()}.tmp"
+    tmp.write_text(name + "\n", encoding="utf-8")
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, pointer)
+    _fsync_dir(index_dir)
+
+
+def prune(index_dir: Path, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` complete versions (never CURRENT); return what was removed."""
+    current = current_version(index_dir)
+    names = [n for n in candidate_versions(index_dir) if n != current]
+    removed = names[max(0, keep - 1) :]
+    for name in removed:
+        shutil.rmtree(versions_dir(index_dir) / name, ignore_errors=True)
+    return removed
+
+
+def remove_partial(index_dir: Path) -> list[str]:
+    """Delete half-written versions left by a killed build. Call only while holding the build lock."""
+    folder = versions_dir(index_dir)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        if path.name.startswith(_TMP_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+            logger.warning("removed half-written index version %s (a build was interrupted)", path.name)
+    return removed
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's build lock, or raise BuildInProgressError at once if another build holds it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    handle = (index_dir / "build.lock").open("a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BuildInProgressError(
+                "an index build is already running: wait for it to finish, then try again"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def cleanup_if_idle(index_dir: Path) -> list[str]:
+    """Remove half-written versions unless a build is running right now."""
+    try:
+        with build_lock(index_dir):
+            return remove_partial(index_dir)
+    except BuildInProgressError:
+        return []
+    except OSError:
+        return []
+
+
+def write_json(path: Path, obj: object) -> None:
+    """Write JSON (UTF-8, readable)."""
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")

@@ -1,0 +1,79 @@
+"""Retrieval over the real index: the right Japanese paragraphs on top, for Japanese and English questions."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus.text import char_ngrams, containment
+from index.answer import cite, compose_answer
+from index.retriever import MODES, HybridRetriever, load_latest
+
+META = "002_214864c1432d6946"
+
+
+@pytest.fixture(scope="module")
+def retriever(built_index, encoder) -> HybridRetriever:
+    settings, _, index_dir, _ = built_index
+    loaded, problems = load_latest(index_dir, encoder.name)
+    assert problems == []
+    return HybridRetriever(loaded, encoder)
+
+
+@pytest.mark.parametrize("question", ["Why would Meta adopt Google's TPUs?", "メタがTPUを導入する理由は？"])
+def test_meta_tpu_question_is_answered_from_the_meta_post(retriever: HybridRetriever, question: str) -> None:
+    hits = retriever.search(question, 5)
+    assert hits[0].passage.article_id == META
+    assert sum(h.passage.article_id == META for h in hits) >= 3
+
+
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("How many GPUs are in a Helios rack?", "004_8914f1a2936a845c"),
+        ("FoxconnはOpenAIとの提携で何を作るのか？", "001_ef0b94e0c9148836"),
+        ("What share of data centres will use liquid cooling?", "000_e37759bbadf7d6dc"),
+        ("OpenAIがAMDを選んだのはなぜ？", "003_25f974e797425909"),
+    ],
+)
+def test_each_post_answers_its_own_questions(retriever: HybridRetriever, question: str, article: str) -> None:
+    assert retriever.search(question, 3)[0].passage.article_id == article
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_returns_k_ranked_hits(retriever: HybridRetriever, mode) -> None:
+    hits = retriever.search("液冷の普及率はどのくらい？", 7, mode)
+    assert [h.rank for h in hits] == list(range(1, 8))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_no_two_near_copies_in_one_top_k(retriever: HybridRetriever) -> None:
+    for question in ["AIインフラの未来", "Why does OpenAI partner with AMD?", "投資家への示唆"]:
+        hits = retriever.search(question, 20)
+        grams = [char_ngrams(h.passage.text) for h in hits]
+        for i in range(len(hits)):
+            for j in range(len(hits)):
+                if i != j:
+                    assert containment(grams[i], grams[j]) < 0.6
+
+
+def test_highlight_is_a_sentence_of_the_passage(retriever: HybridRetriever) -> None:
+    for hit in retriever.search("Why would Meta adopt Google's TPUs?", 5):
+        assert hit.highlight and hit.highlight in hit.passage.text
+
+
+def test_batch_search_equals_single_search(retriever: HybridRetriever) -> None:
+    questions = ["メタがTPUを導入する理由は？", "How many GPUs in a Helios rack?"]
+    batch = retriever.search_many(questions, 5)
+    for question, hits in zip(questions, batch):
+        assert [h.passage.id for h in hits] == [h.passage.id for h in retriever.search(question, 5)]
+
+
+def test_cited_passage_schema_and_answer_markers(retriever: HybridRetriever) -> None:
+    hits = retriever.search("Why would Meta adopt Google's TPUs?", 5)
+    cited = cite(hits[0]).model_dump()
+    assert list(cited) == [
+        "rank", "score", "id", "article_id", "title", "date", "section", "paragraph", "text", "highlight", "sources",
+    ]
+    answer = compose_answer(hits)
+    assert answer.startswith(hits[0].highlight) and "[1]" in answer
+    assert answer.count("[") <= 3

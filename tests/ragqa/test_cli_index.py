@@ -1,0 +1,77 @@
+"""`ragqa index`, `ragqa ask` and `ragqa eval` end to end over a copy of the real index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ragqa.cli import app
+from ragqa.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(built_index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    _, corpus_dir, index_dir, _ = built_index
+    shutil.copytree(corpus_dir, tmp_path / "posts")
+    shutil.copytree(index_dir, tmp_path / "index")
+    monkeypatch.setenv("RAGQA_CORPUS_DIR", str(tmp_path / "posts"))
+    monkeypatch.setenv("RAGQA_INDEX_DIR", str(tmp_path / "index"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_index_reports_up_to_date_then_counts_new_reused_removed(env: Path) -> None:
+    result = runner.invoke(app, ["index"])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.stdout
+    (env / "posts" / "900_new.txt").write_text(
+        '---\ntitle: "新記事"\ndate: 2026-01-01\n---\n\n光電融合チップは消費電力を大幅に下げると期待されている。\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["index"])
+    assert result.exit_code == 0, result.output
+    assert "(1 new, " in result.stdout and " 0 removed)" in result.stdout
+
+
+def test_ask_json_answers_from_the_meta_post(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "メタがTPUを導入する理由は？", "--json", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["question"] == "メタがTPUを導入する理由は？"
+    assert len(body["passages"]) == 3
+    first = body["passages"][0]
+    assert first["article_id"] == "002_214864c1432d6946" and first["rank"] == 1
+    assert first["highlight"] in first["text"]
+
+
+def test_ask_text_output_cites_title_and_paragraph(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "Why would Meta adopt Google's TPUs?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[1] メタがGoogle TPUを採用")
+    assert "¶" in result.stdout.splitlines()[0]
+
+
+def test_ask_without_an_index_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGQA_INDEX_DIR", str(tmp_path / "none"))
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["ask", "液冷とは？"])
+    get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "run `ragqa index`" in result.stderr
+
+
+def test_eval_prints_the_table_and_writes_json(env: Path) -> None:
+    out = env / "report.json"
+    result = runner.invoke(app, ["eval", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    for mode in ("bm25", "dense", "rrf", "hybrid"):
+        assert any(line.startswith(f"{mode} ") for line in result.stdout.splitlines())
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert set(report["scores"]["hybrid"]) == {"all", "ja", "en"}
