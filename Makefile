@@ -25,7 +25,7 @@ eval: setup
 
 # Headless Chromium for the browser tests, from Debian's packages (no browser download at run time).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 test: setup browser
 	$(PY) -m pytest

@@ -1,0 +1,1 @@
+"""HTTP service stage: the FastAPI application readers and tools talk to."""

@@ -1,0 +1,76 @@
+"""Micro-batching of question encoding: questions waiting together share one encoder call.
+
+The worker takes whatever is queued when it becomes free, so a lone client never waits for a batch
+to fill, and under load every encoder call serves all questions that arrived during the previous one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 32
+
+
+@dataclass
+class _Job:
+    question: str
+    top_k: int
+    future: Future = field(default_factory=Future)
+
+
+class QueryBatcher:
+    """Runs ``handle(questions, top_ks) -> results`` on a worker thread, one batch at a time."""
+
+    def __init__(self, handle: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH) -> None:
+        self._handle = handle
+        self._max_batch = max_batch
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="ragqa-query-batcher", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.questions = 0
+
+    def submit(self, question: str, top_k: int) -> Future:
+        """Queue a question; the future resolves to its result."""
+        job = _Job(question, top_k)
+        self._queue.put(job)
+        return job.future
+
+    def close(self) -> None:
+        """Stop the worker after the queued jobs."""
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            while len(jobs) < self._max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    self._queue.put(None)
+                    break
+                jobs.append(job)
+            self.batches += 1
+            self.questions += len(jobs)
+            try:
+                results = self._handle([j.question for j in jobs], [j.top_k for j in jobs])
+            except BaseException as exc:  # noqa: BLE001 - every waiting request must hear about it
+                logger.exception("query batch failed")
+                for job in jobs:
+                    job.future.set_exception(exc)
+                continue
+            for job, result in zip(jobs, results):
+                job.future.set_result(result)

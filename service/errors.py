@@ -1,0 +1,77 @@
+"""Every error as JSON ``{"detail": "..."}`` with a 4xx status that says what to fix; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.store import BuildInProgressError
+from service.engine import ArticleExistsError, ArticleNotFoundError, NotReadyError
+
+logger = logging.getLogger(__name__)
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """One readable sentence per problem, e.g. "top_k: must be ≤ 50"."""
+    messages = []
+    for error in exc.errors():
+        kind = error.get("type", "")
+        where = _field(tuple(error.get("loc", ())))
+        if kind == "json_invalid":
+            messages.append("the body is not valid JSON: send {\"question\": \"...\", \"top_k\": 5}")
+        elif kind == "missing":
+            messages.append(f"'{where}' is missing: add it")
+        elif kind == "value_error":
+            messages.append(str(error.get("ctx", {}).get("error", error.get("msg"))))
+        else:
+            messages.append(f"{where}: {error.get('msg', 'invalid value')}")
+    return "; ".join(messages) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the body could not be read as UTF-8 JSON: send {\"question\": \"...\"} encoded as UTF-8"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(NotReadyError)
+    async def _not_ready(_: Request, exc: NotReadyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(BuildInProgressError)
+    async def _busy(_: Request, exc: BuildInProgressError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(ArticleExistsError)
+    async def _exists(_: Request, exc: ArticleExistsError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(ArticleNotFoundError)
+    async def _missing(_: Request, exc: ArticleNotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnicodeDecodeError)
+    async def _encoding(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
+        return JSONResponse({"detail": "the body is not valid UTF-8: send UTF-8 text"}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unexpected error")
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}): see the server log"}, status_code=500)

@@ -1,0 +1,60 @@
+"""Builds the FastAPI app and runs it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from ragqa import __version__
+from ragqa.settings import Settings, get_settings
+from service import errors
+from service.engine import Engine
+from service.routes import admin, articles, health, query
+
+logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None, start: bool = True) -> FastAPI:
+    """The application; ``start`` loads model and index in the background when the app starts."""
+    engine = engine or Engine(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if start:
+            engine.start(background=True)
+        yield
+        engine.stop()
+
+    app = FastAPI(
+        title="ragqa",
+        version=__version__,
+        description="Ask questions in Japanese or English; get ranked, cited paragraphs of the posts.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    errors.install(app)
+    for router in (query.router, articles.router, admin.router, health.router):
+        app.include_router(router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def page() -> FileResponse:
+            return FileResponse(STATIC_DIR / "index.html")
+
+    return app
+
+
+def run(host: str, port: int) -> None:
+    """Serve with uvicorn until interrupted."""
+    import uvicorn
+
+    logger.info("ragqa %s on http://%s:%d (readiness at /readyz)", __version__, host, port)
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,133 @@
+"""The posts and passages in the index; uploading and deleting posts (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+
+from corpus.models import Passage
+from corpus.parse import PostError, parse_post_text
+from index.build import BuildSummary
+from service.deps import AdminDep, EngineDep, SettingsDep
+from service.schemas import ArticleDetail, ArticleSummary, ErrorBody, IndexUpdate
+
+router = APIRouter(tags=["articles"])
+ARTICLE_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+_ID_RE = re.compile(ARTICLE_ID)
+UPLOAD_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/octet-stream")
+
+
+def update_response(summary: BuildSummary, started: float, article_id: str | None) -> IndexUpdate:
+    """An index build's summary as the API reports it."""
+    return IndexUpdate(
+        article_id=article_id,
+        version=summary.version,
+        passages_new=summary.new,
+        passages_reused=summary.reused,
+        passages_removed=summary.removed,
+        passages_total=summary.passages,
+        took_ms=round((time.perf_counter() - started) * 1000, 1),
+        rejected=summary.rejected,
+    )
+
+
+@router.get("/articles", response_model=list[ArticleSummary])
+def list_articles(engine: EngineDep) -> list[ArticleSummary]:
+    """Every post in the index with its passage count."""
+    index = engine.retriever.index
+    counts: dict[str, int] = {}
+    for passage in index.passages:
+        counts[passage.article_id] = counts.get(passage.article_id, 0) + 1
+    return [
+        ArticleSummary(id=a.id, title=a.title, date=a.date, tags=a.tags, passages=counts.get(a.id, 0))
+        for a in index.articles
+    ]
+
+
+@router.get("/articles/{article_id}", response_model=ArticleDetail, responses={404: {"model": ErrorBody}})
+def get_article(article_id: str, engine: EngineDep) -> ArticleDetail:
+    """One post's metadata and its passages."""
+    index = engine.retriever.index
+    article = next((a for a in index.articles if a.id == article_id), None)
+    if article is None:
+        raise HTTPException(404, f"no article {article_id!r}: GET /articles lists the ids")
+    passages = [p for p in index.passages if p.article_id == article_id]
+    return ArticleDetail(**article.model_dump(), passage_count=len(passages), passages=passages)
+
+
+@router.get("/passages/{passage_id}", response_model=Passage, responses={404: {"model": ErrorBody}})
+def get_passage(passage_id: str, engine: EngineDep) -> Passage:
+    """One passage with its citation data."""
+    passage = next((p for p in engine.retriever.index.passages if p.id == passage_id), None)
+    if passage is None:
+        raise HTTPException(404, f"no passage {passage_id!r}: passage ids come from /query results")
+    return passage
+
+
+def _check_id(article_id: str) -> str:
+    if not _ID_RE.match(article_id):
+        raise HTTPException(
+            422,
+            "article id must be 1–100 letters, digits, '_' or '-' (no paths): e.g. 005_my_post",
+        )
+    return article_id
+
+
+@router.post(
+    "/articles",
+    response_model=IndexUpdate,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[AdminDep],
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody},
+               409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody},
+               422: {"model": ErrorBody}},
+    openapi_extra={"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def upload_article(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    article_id: Annotated[str | None, Query(alias="id", description="File stem for the post; default: a hash.")] = None,
+    replace: Annotated[bool, Query(description="Replace an existing post with this id.")] = False,
+) -> IndexUpdate:
+    """Upload one post (the raw file: front matter + body) and index it incrementally."""
+    started = time.perf_counter()
+    content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
+    if content_type not in UPLOAD_TYPES:
+        raise HTTPException(415, f"send the post as text/plain (the raw file), not {content_type}")
+    data = await request.body()
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(413, f"the post is {len(data)} bytes: the limit is {settings.max_upload_bytes}")
+    if not data.strip():
+        raise HTTPException(422, "the body is empty: send the post file (front matter + body)")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "the post is not valid UTF-8: save it as UTF-8 and upload again") from None
+    article_id = _check_id(article_id or hashlib.sha1(data).hexdigest()[:16])
+    try:
+        parse_post_text(text, article_id, f"upload {article_id}")
+    except PostError as exc:
+        raise HTTPException(422, str(exc)) from None
+    summary = await asyncio.to_thread(engine.add_article, article_id, text.encode("utf-8"), replace)
+    return update_response(summary, started, article_id)
+
+
+@router.delete(
+    "/articles/{article_id}",
+    response_model=IndexUpdate,
+    dependencies=[AdminDep],
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
+               409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def delete_article(article_id: Annotated[str, Path()], engine: EngineDep) -> IndexUpdate:
+    """Remove a post and its passages from the corpus and the index."""
+    started = time.perf_counter()
+    _check_id(article_id)
+    summary = await asyncio.to_thread(engine.delete_article, article_id)
+    return update_response(summary, started, article_id)

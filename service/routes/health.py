@@ -1,0 +1,33 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service.deps import EngineDep
+from service.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="alive")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(engine: EngineDep) -> JSONResponse:
+    """200 once the model and the index are loaded; 503 with the reason before (or if loading failed)."""
+    retriever = engine._retriever
+    if retriever is None:
+        body = Health(status=engine.status, problems=engine.problems)
+        return JSONResponse(body.model_dump(), status_code=503)
+    body = Health(
+        status="building" if engine.building else "ready",
+        index_version=retriever.index.version,
+        passages=len(retriever.index.passages),
+        problems=engine.problems,
+    )
+    return JSONResponse(body.model_dump(), status_code=200)

@@ -1,0 +1,66 @@
+"""Questions in, ranked cited passages and an extractive answer out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from index.answer import cite, compose_answer
+from service.deps import EngineDep
+from service.engine import Engine
+from service.schemas import MAX_QUESTION_CHARS, MAX_TOP_K, ErrorBody, QueryRequest, QueryResponse
+
+router = APIRouter(tags=["query"])
+ERRORS = {422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+
+
+async def answer(engine: Engine, request: QueryRequest) -> QueryResponse:
+    """Run a validated question through the engine."""
+    started = time.perf_counter()
+    result = await asyncio.wrap_future(engine.submit(request.question, request.top_k))
+    return QueryResponse(
+        question=request.question,
+        answer=compose_answer(result.hits),
+        passages=[cite(h) for h in result.hits],
+        took_ms=round((time.perf_counter() - started) * 1000, 2),
+        index_version=result.version,
+    )
+
+
+def require_json(request: Request) -> None:
+    """POST /query takes JSON; say so instead of failing to parse something else."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise HTTPException(
+            415, f"send the question as JSON (Content-Type: application/json), not {content_type or 'no content type'}"
+        )
+
+
+@router.post(
+    "/query",
+    response_model=QueryResponse,
+    responses={**ERRORS, 415: {"model": ErrorBody}},
+    dependencies=[Depends(require_json)],
+)
+async def post_query(body: QueryRequest, engine: EngineDep) -> QueryResponse:
+    """Ask a question (JSON body)."""
+    return await answer(engine, body)
+
+
+@router.get("/query", response_model=QueryResponse, responses=ERRORS)
+async def get_query(
+    engine: EngineDep,
+    q: Annotated[str, Query(description="The question.", max_length=10 * MAX_QUESTION_CHARS)],
+    top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description="How many passages (1–50).")] = 5,
+) -> QueryResponse:
+    """Ask a question (query string), e.g. ``/query?q=メタがTPUを導入する理由は？``."""
+    try:
+        request = QueryRequest(question=q, top_k=top_k)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    return await answer(engine, request)

@@ -1,0 +1,85 @@
+"""Request and response models: the API's documentation."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+from corpus.models import Article, Passage
+from index.answer import CitedPassage
+
+MAX_QUESTION_CHARS = 1000
+MAX_TOP_K = 50
+
+
+def check_question(value: str) -> str:
+    """Strip a question and reject empty or over-long ones with a message saying what to fix."""
+    value = value.strip()
+    if not value:
+        raise ValueError("question is empty: send a non-empty 'question' field")
+    if len(value) > MAX_QUESTION_CHARS:
+        raise ValueError(f"question is {len(value)} characters long: send at most {MAX_QUESTION_CHARS}")
+    return value
+
+
+class QueryRequest(BaseModel):
+    """A question and how many passages to return."""
+
+    question: str = Field(description="The question, in Japanese or English (1–1,000 characters).")
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True, description="How many passages (1–50).")
+
+    _check = field_validator("question")(check_question)
+
+
+class QueryResponse(BaseModel):
+    """Ranked, cited passages and an extractive answer whose [n] markers cite passage ranks."""
+
+    question: str
+    answer: str = Field(description="1–3 answering sentences, each followed by [rank] of its passage.")
+    passages: list[CitedPassage]
+    took_ms: float
+    index_version: str
+
+
+class ArticleSummary(BaseModel):
+    """One post in the index."""
+
+    id: str
+    title: str
+    date: str
+    tags: list[str]
+    passages: int
+
+
+class ArticleDetail(Article):
+    """A post with its passages."""
+
+    passage_count: int
+    passages: list[Passage]
+
+
+class IndexUpdate(BaseModel):
+    """What an upload, deletion or reindex did to the index."""
+
+    article_id: str | None = None
+    version: str
+    passages_new: int
+    passages_reused: int
+    passages_removed: int
+    passages_total: int
+    took_ms: float
+    rejected: list[str] = []
+
+
+class Health(BaseModel):
+    """Liveness / readiness."""
+
+    status: str
+    index_version: str | None = None
+    passages: int | None = None
+    problems: list[str] = []
+
+
+class ErrorBody(BaseModel):
+    """Every error: what was wrong and what to do."""
+
+    detail: str

@@ -1,0 +1,312 @@
+// The ragqa search page: asks POST /query and renders the cited answer.
+// API text is data: the DOM is built with createElement/textContent only, never innerHTML.
+(() => {
+  "use strict";
+
+  const TOP_K = 5;
+  const MAX_CHARS = 1000; // the API's limit: only words the message once the API has rejected a question
+
+  const form = document.getElementById("search-form");
+  const input = document.getElementById("q");
+  const statusBox = document.getElementById("status");
+  const errorBox = document.getElementById("error");
+  const results = document.getElementById("results");
+  const answerEl = document.getElementById("answer");
+  const list = document.getElementById("passages");
+
+  let controller = null; // aborts the request in flight when a newer question is asked
+  let current = null; // the question being shown (or loaded)
+
+  const el = (tag, props = {}, children = []) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (key === "text") node.textContent = value;
+      else if (key === "class") node.className = value;
+      else if (key.startsWith("data-") || key.startsWith("aria-") || key === "datetime" || key === "lang") {
+        node.setAttribute(key, value);
+      } else node[key] = value;
+    }
+    node.append(...children);
+    return node;
+  };
+
+  const setState = (state) => {
+    document.body.dataset.state = state;
+    results.setAttribute("aria-busy", String(state === "loading"));
+  };
+
+  const questionFromUrl = () => new URLSearchParams(window.location.search).get("q") ?? "";
+
+  const urlFor = (question) => {
+    const query = question ? `?${new URLSearchParams({ q: question })}` : "";
+    return window.location.pathname + query;
+  };
+
+  // ---- errors -----------------------------------------------------------------------------------
+
+  // The API's {"detail": ...} as plain words: a string, or FastAPI's list of validation errors.
+  const detailText = (body) => {
+    const detail = body && typeof body === "object" ? body.detail : null;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) {
+      return detail
+        .map((item) => (item && typeof item.msg === "string" ? item.msg : ""))
+        .filter(Boolean)
+        .join("; ");
+    }
+    return "";
+  };
+
+  const friendly = (status, body, question) => {
+    const detail = detailText(body);
+    const chars = [...question].length;
+    if (status === 422 || status === 400) {
+      if (!question.trim()) return { title: "質問を入力してください。", detail: detail || "Please type a question." };
+      if (chars > MAX_CHARS) {
+        return {
+          title: `質問が長すぎます（${chars.toLocaleString()}文字）。${MAX_CHARS.toLocaleString()}文字以内に短くしてください。`,
+          detail,
+        };
+      }
+      return { title: "この質問は受け付けられませんでした。内容を見直してください。", detail };
+    }
+    if (status === 503) {
+      return { title: "検索の準備中です。少し待ってから、もう一度お試しください。", detail, retry: true };
+    }
+    if (status === 429) return { title: "リクエストが多すぎます。少し待ってからお試しください。", detail, retry: true };
+    if (status >= 500) {
+      return { title: `サーバーでエラーが起きました（HTTP ${status}）。もう一度お試しください。`, detail, retry: true };
+    }
+    return { title: `検索できませんでした（HTTP ${status}）。`, detail, retry: true };
+  };
+
+  const showError = ({ title, detail, retry }, question) => {
+    const children = [el("p", { class: "error-title", text: title })];
+    if (detail) children.push(el("p", { class: "error-detail", text: detail }));
+    if (retry && question) {
+      const button = el("button", { type: "button", class: "retry", text: "もう一度試す / Retry" });
+      button.addEventListener("click", () => ask(question));
+      children.push(button);
+    }
+    errorBox.replaceChildren(...children);
+    errorBox.hidden = false;
+    statusBox.textContent = "";
+    setState("error");
+  };
+
+  const clearError = () => {
+    errorBox.hidden = true;
+    errorBox.replaceChildren();
+  };
+
+  // ---- rendering --------------------------------------------------------------------------------
+
+  const formatDate = (iso) => {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(iso || "");
+    return m ? `${m[1]}年${Number(m[2])}月${Number(m[3])}日` : iso || "";
+  };
+
+  // "... [1] ... [2]" with each [n] a link to the passage of rank n.
+  const renderAnswer = (answer, byRank) => {
+    const nodes = [];
+    const parts = String(answer || "").split(/(\[\d+\])/);
+    parts.forEach((raw, i) => {
+      const m = /^\[(\d+)\]$/.exec(raw);
+      const passage = m && byRank.get(Number(m[1]));
+      // The marker's own margin separates it from the sentences around it.
+      let part = raw;
+      if (!m && i + 1 < parts.length) part = part.trimEnd();
+      if (!m && i > 0) part = part.trimStart();
+      if (passage) {
+        nodes.push(
+          el("a", {
+            href: `#passage-${passage.rank}`,
+            class: "cite",
+            text: part,
+            title: passage.title,
+            "aria-label": `出典 ${passage.rank}: ${passage.title}`,
+          }),
+        );
+      } else if (part) {
+        nodes.push(document.createTextNode(part));
+      }
+    });
+    return nodes;
+  };
+
+  // The passage text with the first occurrence of the answering sentence in <mark>.
+  const renderText = (text, highlight) => {
+    const at = highlight ? text.indexOf(highlight) : -1;
+    if (at < 0) return [document.createTextNode(text)];
+    return [
+      document.createTextNode(text.slice(0, at)),
+      el("mark", { text: highlight }),
+      document.createTextNode(text.slice(at + highlight.length)),
+    ];
+  };
+
+  const renderPassage = (p) => {
+    const titleId = `passage-${p.rank}-title`;
+    const meta = [el("time", { datetime: p.date, text: formatDate(p.date) })];
+    if (p.section) meta.push(el("span", { class: "section", text: p.section }));
+    meta.push(el("span", { class: "paragraph", text: `第${p.paragraph}段落` }));
+    const score = typeof p.score === "number" ? `score ${p.score.toFixed(3)}` : "";
+    return el(
+      "li",
+      {
+        id: `passage-${p.rank}`,
+        class: "passage",
+        tabIndex: -1,
+        "data-article-id": p.article_id,
+        "data-id": p.id,
+      },
+      [
+        el("article", { "aria-labelledby": titleId }, [
+          el("header", { class: "passage-head" }, [
+            el("span", { class: "rank", "aria-label": `${p.rank}位`, text: String(p.rank) }),
+            el("div", { class: "passage-heading" }, [
+              el("h3", { id: titleId, class: "passage-title", text: p.title }),
+              el("p", { class: "meta" }, meta),
+            ]),
+          ]),
+          el("p", { class: "passage-text" }, renderText(String(p.text || ""), p.highlight)),
+          el("p", { class: "passage-foot" }, [
+            el("span", { class: "article-id", text: p.article_id }),
+            el("span", { class: "score", text: score }),
+            el("a", {
+              class: "json-link",
+              href: `passages/${encodeURIComponent(p.id)}`,
+              text: "JSON",
+              "aria-label": `出典 ${p.rank} の JSON (${p.id})`,
+            }),
+          ]),
+        ]),
+      ],
+    );
+  };
+
+  const render = (question, data) => {
+    const passages = Array.isArray(data.passages) ? data.passages : [];
+    const byRank = new Map(passages.map((p) => [p.rank, p]));
+    if (passages.length && data.answer) {
+      answerEl.replaceChildren(...renderAnswer(data.answer, byRank));
+    } else {
+      answerEl.replaceChildren(
+        document.createTextNode("答えになりそうな箇所が見つかりませんでした。言い方を変えてお試しください。"),
+      );
+    }
+    list.replaceChildren(...passages.map(renderPassage));
+    results.dataset.question = question;
+    results.hidden = false;
+    const took = typeof data.took_ms === "number" ? `（${Math.round(data.took_ms)} ms）` : "";
+    statusBox.textContent = `${passages.length}件の出典が見つかりました${took}`;
+    setState("results");
+  };
+
+  // ---- asking -----------------------------------------------------------------------------------
+
+  const ask = async (question) => {
+    current = question;
+    if (controller) controller.abort();
+    const mine = new AbortController();
+    controller = mine;
+    clearError();
+    document.title = `${question.trim().slice(0, 60)} — ragqa`;
+    statusBox.textContent = "検索中… / Searching…";
+    setState("loading");
+    try {
+      const response = await fetch("query", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ question, top_k: TOP_K }),
+        signal: mine.signal,
+      });
+      let body = null;
+      try {
+        body = await response.json();
+      } catch {
+        body = null; // not JSON (a proxy's error page, say): the status code alone words the message
+      }
+      if (mine !== controller) return;
+      if (!response.ok || !body) {
+        hideResults(); // the results on screen answer another question than the one in the URL
+        showError(friendly(response.ok ? 502 : response.status, body, question), question);
+        return;
+      }
+      render(question, body);
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      if (mine !== controller) return;
+      hideResults();
+      showError(
+        {
+          title: "サーバーに接続できませんでした。接続を確認して、もう一度お試しください。",
+          detail: "Could not reach the server.",
+          retry: true,
+        },
+        question,
+      );
+    }
+  };
+
+  const showEmpty = () => {
+    showError({ title: "質問を入力してください。", detail: "Please type a question, e.g. メタがTPUを導入する理由は？" });
+    input.focus();
+  };
+
+  const hideResults = () => {
+    results.hidden = true;
+    delete results.dataset.question;
+    list.replaceChildren();
+    answerEl.replaceChildren();
+  };
+
+  // Back to the bare page: no question, no results.
+  const reset = () => {
+    if (controller) controller.abort();
+    controller = null;
+    current = "";
+    clearError();
+    hideResults();
+    statusBox.textContent = "";
+    document.title = "ragqa — 記事に質問する";
+    setState("idle");
+  };
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value;
+    if (!question.trim()) {
+      showEmpty();
+      return;
+    }
+    if (question !== questionFromUrl()) history.pushState({ q: question }, "", urlFor(question));
+    ask(question);
+  });
+
+  // Back/forward: show the question in the URL (a change of #passage-n alone keeps the results).
+  window.addEventListener("popstate", () => {
+    const question = questionFromUrl();
+    if (question === current) return;
+    input.value = question;
+    if (question.trim()) ask(question);
+    else reset();
+  });
+
+  // A citation link moves keyboard focus to its passage, not only the scroll position.
+  window.addEventListener("hashchange", () => {
+    const { hash } = window.location;
+    const target = /^#passage-\d+$/.test(hash) && document.querySelector(hash);
+    if (target) target.focus({ preventScroll: true });
+  });
+
+  const initial = questionFromUrl();
+  if (initial.trim()) {
+    input.value = initial;
+    ask(initial);
+  } else {
+    current = "";
+    setState("idle");
+    input.focus();
+  }
+})();

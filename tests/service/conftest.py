@@ -1,0 +1,70 @@
+"""A real engine over a private copy of the built index, and a TestClient on the app."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ragqa.settings import Settings
+from service.engine import Engine
+from service.main import create_app
+
+TOKEN = "test-admin-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+QUANTUM_POST = """---
+title: "量子アニーリングと物流"
+date: 2026-01-05
+tags: ["量子", "物流"]
+---
+
+量子アニーリングは物流の配送ルート最適化に使われ始めている。ある運送会社は配送距離を12%短縮したという。
+
+一方で、量子ハードウェアの冷却には極低温が必要であり、運用コストは依然として高い。
+"""
+
+
+@dataclass
+class Service:
+    client: TestClient
+    engine: Engine
+    settings: Settings
+
+
+def copy_index(built_index, root: Path, **overrides) -> Settings:
+    """A private, writable copy of the built corpus and index."""
+    _, corpus_dir, index_dir, _ = built_index
+    shutil.copytree(corpus_dir, root / "posts")
+    shutil.copytree(index_dir, root / "index")
+    fields = {"corpus_dir": root / "posts", "index_dir": root / "index", "admin_token": TOKEN,
+              "index_poll_seconds": 0.2}
+    fields.update(overrides)
+    return Settings(**fields)
+
+
+@pytest.fixture
+def service(built_index, encoder, tmp_path: Path) -> Iterator[Service]:
+    """A ready app whose corpus and index tests may change."""
+    settings = copy_index(built_index, tmp_path)
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    assert engine.ready, engine.status
+    with TestClient(create_app(engine=engine, start=False)) as client:
+        yield Service(client, engine, settings)
+    engine.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_service(built_index, encoder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A ready app for read-only tests (one per module)."""
+    settings = copy_index(built_index, tmp_path_factory.mktemp("svc"))
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    with TestClient(create_app(engine=engine, start=False)) as client:
+        yield Service(client, engine, settings)
+    engine.stop()

@@ -1,0 +1,284 @@
+"""The search page at ``/``, used as a person would: real server, headless Chromium, keyboard, back button.
+
+Needs Debian's ``chromium`` (``make browser`` installs it); a missing browser fails these tests, never skips.
+Playwright drives it through ``executable_path``: no browser download at test time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
+
+import pytest
+
+from ragqa.settings import DEFAULT_CORPUS_DIR, PROJECT_ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+READY_TIMEOUT_S = 180  # first start builds the index (and may materialise the model)
+WAIT_MS = 30_000  # a query embeds the question on CPU: well under a second, but CI machines are slow
+
+QUESTION_EN = "Why would Meta adopt Google's TPUs?"
+QUESTION_JA = "メタがTPUを導入する理由は？"
+QUESTION_OTHER = "HPEとAMDが発表したHeliosとは何ですか？"
+META_TPU_ARTICLE = "002_214864c1432d6946"
+META_TPU_TITLE = re.compile(r"^メタがGoogle TPUを採用")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_installed() -> None:
+    """Fail (never skip) before starting anything when the browser or its driver is missing."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium), then re-run.")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[test]' (or run `make test`).")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ragqa serve` on a free port over a copy of the corpus and an empty index folder; yields its URL."""
+    root = tmp_path_factory.mktemp("page")
+    corpus_dir = root / "posts"
+    shutil.copytree(DEFAULT_CORPUS_DIR, corpus_dir)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "RAGQA_INDEX_DIR": str(root / "index"),
+        "RAGQA_CORPUS_DIR": str(corpus_dir),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ragqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while _status(f"{base}/readyz") != 200:
+            if proc.poll() is not None:
+                pytest.fail(f"`ragqa serve` exited with {proc.returncode} before ready:\n{_tail(log_path)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"`ragqa serve` not ready in {READY_TIMEOUT_S}s (GET /readyz):\n{_tail(log_path)}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, width: int = 1200, height: int = 900):
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="ja-JP")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh desktop-sized tab; fails the test if the page's script threw."""
+    context, tab, errors = _open(browser)
+    yield tab
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _search_box(page):
+    return page.get_by_role("searchbox", name=re.compile("質問"))
+
+
+def _expect_results(page, question: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#results")).to_have_attribute("data-question", question, timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-state", "results", timeout=WAIT_MS)
+    expect(page.locator("#passages > li").first).to_be_visible()
+
+
+def _q_param(url: str) -> str | None:
+    return parse_qs(urlsplit(url).query).get("q", [None])[0]
+
+
+def test_question_answered_with_citations(server: str, page, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/")
+    box = _search_box(page)
+    expect(box).to_be_focused()  # type straight away, keyboard only
+    page.keyboard.type(QUESTION_EN)
+    page.keyboard.press("Enter")
+    _expect_results(page, QUESTION_EN)
+
+    first = page.locator("#passages > li").first
+    expect(first).to_have_attribute("data-article-id", META_TPU_ARTICLE)
+    expect(first.locator("h3")).to_have_text(META_TPU_TITLE)
+    expect(first.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d{2}-\d{2}$"))
+    expect(first.locator(".rank")).to_have_text("1")
+    mark = first.locator(".passage-text mark")
+    expect(mark).to_have_count(1)
+    assert mark.inner_text().strip() in first.locator(".passage-text").inner_text()
+
+    cites = page.locator("#answer a.cite")
+    expect(cites.first).to_have_text(re.compile(r"^\[\d+\]$"))
+    href = cites.first.get_attribute("href")
+    assert href and re.fullmatch(r"#passage-\d+", href)
+    expect(page.locator(href)).to_have_count(1)
+
+    assert _q_param(page.url) == QUESTION_EN, page.url
+    page.screenshot(path=tmp_path / "answer.png", full_page=True)
+    assert (tmp_path / "answer.png").stat().st_size > 10_000
+
+    # The passage's JSON link is the API's own record of it.
+    link = first.locator("a.json-link")
+    expect(link).to_have_text("JSON")
+    response = page.request.get(urljoin(page.url, link.get_attribute("href")))
+    assert response.ok, response.status
+    assert response.json()["id"] == first.get_attribute("data-id")
+
+    # A citation takes keyboard focus to its passage.
+    cites.first.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
+    expect(page.locator(href)).to_be_focused()
+
+
+@pytest.mark.parametrize("typed", ["", "   "])
+def test_empty_question_shows_friendly_error(server: str, page, typed: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/")
+    box = _search_box(page)
+    box.fill(typed)
+    box.press("Enter")
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("質問を入力してください")
+    text = error.inner_text()
+    assert "{" not in text and "}" not in text and "detail" not in text, text
+    expect(page.locator("#results")).to_be_hidden()
+    assert "?q=" not in page.url
+
+
+def test_overlong_question_shows_the_api_rejection(server: str, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/")
+    box = _search_box(page)
+    box.fill("TPU " * 300)  # 1,200 characters: over the API's 1,000
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/query") as answered:
+        box.press("Enter")
+    assert answered.value.status == 422
+    error = page.locator("#error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("長すぎ")
+    text = error.inner_text()
+    assert "{" not in text and "}" not in text and '"detail"' not in text, text
+    expect(page.locator("#results")).to_be_hidden()
+
+
+def test_query_in_url_loads_and_back_restores(server: str, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{server}/?q={quote(QUESTION_JA)}")
+    _expect_results(page, QUESTION_JA)
+    box = _search_box(page)
+    expect(box).to_have_value(QUESTION_JA)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", META_TPU_ARTICLE)
+
+    box.fill(QUESTION_OTHER)
+    box.press("Enter")
+    _expect_results(page, QUESTION_OTHER)
+    assert _q_param(page.url) == QUESTION_OTHER
+
+    page.go_back()
+    _expect_results(page, QUESTION_JA)
+    expect(box).to_have_value(QUESTION_JA)
+    assert _q_param(page.url) == QUESTION_JA
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", META_TPU_ARTICLE)
+
+    page.go_forward()
+    _expect_results(page, QUESTION_OTHER)
+    expect(box).to_have_value(QUESTION_OTHER)
+
+
+def test_phone_width_has_no_horizontal_scroll(server: str, browser, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    context, page, errors = _open(browser, width=375, height=812)
+    try:
+        page.goto(f"{server}/?q={quote(QUESTION_JA)}")
+        _expect_results(page, QUESTION_JA)
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"page is {widths[0]}px wide in a {widths[1]}px viewport"
+        for locator in (_search_box(page), page.locator("#submit"), page.locator("#passages > li").first):
+            expect(locator).to_be_visible()
+            box = locator.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 375, box
+        page.screenshot(path=tmp_path / "phone.png", full_page=True)
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
