@@ -105,9 +105,9 @@ class Engine:
             self.rebuild()
         except store.IndexCorruptError as exc:
             logger.error("no usable index version (%s): rebuilding from the corpus", exc)
-            self.problems = [str(exc)]
             self.status = "starting: rebuilding the index (every version was corrupt)"
             self.rebuild(force=True)
+            self.problems = [str(exc), *self.problems]
 
     def _load(self) -> None:
         assert self.encoder is not None

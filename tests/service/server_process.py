@@ -1,0 +1,97 @@
+"""Run the real `ragqa serve` as a child process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragqa.settings import PROJECT_ROOT
+
+READY_TIMEOUT_S = 180
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running server process."""
+
+    base: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 120) -> tuple[int, dict]:
+        """(status, JSON body) of one HTTP request."""
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def log(self, chars: int = 4000) -> str:
+        """The end of the server's log."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> dict:
+        """Block until GET /readyz is 200; return its body."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode} before ready:\n{self.log()}")
+            try:
+                status, body = self.request("GET", "/readyz", timeout=5)
+                if status == 200:
+                    return body
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready in {timeout}s:\n{self.log()}")
+            time.sleep(0.3)
+
+
+@contextmanager
+def running_server(corpus_dir: Path, index_dir: Path, env: dict | None = None, prelude: str = "",
+                   log_path: Path | None = None) -> Iterator[Server]:
+    """Start `ragqa serve` (after running ``prelude`` Python code in the same process, for fault injection)."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "RAGQA_CORPUS_DIR": str(corpus_dir),
+        "RAGQA_INDEX_DIR": str(index_dir),
+        "RAGQA_INDEX_POLL_SECONDS": "0.5",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        **(env or {}),
+    }
+    code = prelude + f"\nfrom ragqa.cli import app\napp(['serve', '--host', '127.0.0.1', '--port', '{port}'])\n"
+    log_path = log_path or index_dir.parent / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
+    try:
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)

@@ -1,0 +1,47 @@
+import threading
+import time
+
+import pytest
+
+from service.batcher import QueryBatcher
+
+
+def test_waiting_questions_share_one_call_and_get_their_own_results() -> None:
+    calls: list[list[str]] = []
+    gate = threading.Event()
+
+    def handle(questions: list[str], top_ks: list[int]) -> list[str]:
+        gate.wait(5)
+        calls.append(questions)
+        return [f"{q}:{k}" for q, k in zip(questions, top_ks)]
+
+    batcher = QueryBatcher(handle)
+    first = batcher.submit("a", 1)
+    time.sleep(0.05)  # the worker is now blocked on "a"; the rest queue up behind it
+    rest = [batcher.submit(q, k) for q, k in (("b", 2), ("c", 3), ("d", 4))]
+    gate.set()
+    assert first.result(5) == "a:1"
+    assert [f.result(5) for f in rest] == ["b:2", "c:3", "d:4"]
+    assert calls == [["a"], ["b", "c", "d"]]
+    batcher.close()
+
+
+def test_a_lone_question_is_not_delayed() -> None:
+    batcher = QueryBatcher(lambda qs, ks: qs)
+    started = time.perf_counter()
+    assert batcher.submit("x", 1).result(5) == "x"
+    assert time.perf_counter() - started < 0.5
+    batcher.close()
+
+
+def test_a_failing_batch_fails_each_of_its_questions_and_the_worker_survives() -> None:
+    def handle(questions, top_ks):
+        if "boom" in questions:
+            raise ValueError("boom")
+        return questions
+
+    batcher = QueryBatcher(handle)
+    with pytest.raises(ValueError):
+        batcher.submit("boom", 1).result(5)
+    assert batcher.submit("ok", 1).result(5) == "ok"
+    batcher.close()

@@ -1,0 +1,133 @@
+"""Faults: a server killed mid-reindex, corrupted index files, a bad version appearing on disk."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from index import store
+from index.build import build_index
+from service.engine import Engine
+from service.main import create_app
+from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index
+from tests.service.server_process import running_server
+
+# Runs inside the server process: the FAISS write of any build hangs, so the test can kill it mid-write.
+HANG_DURING_WRITE = """
+import time
+from index.dense import FaissBackend
+_save = FaissBackend.save
+def _hang(self, folder):
+    _save(self, folder)
+    time.sleep(600)
+FaissBackend.save = _hang
+"""
+
+
+def _two_versions(built_index, encoder, root: Path):
+    """A corpus + index with an older good version and a newer CURRENT one."""
+    settings = copy_index(built_index, root, index_poll_seconds=0)
+    old = store.current_version(settings.index_dir)
+    (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
+    new = build_index(settings, encoder).version
+    return settings, old, new
+
+
+def _reindex_ignoring_the_kill(server) -> None:
+    try:
+        server.request("POST", "/admin/reindex", b"", ADMIN)
+    except OSError:
+        pass  # the server is killed while this request waits
+
+
+def test_sigkill_mid_reindex_then_restart_serves_last_complete_index(built_index, tmp_path: Path) -> None:
+    settings = copy_index(built_index, tmp_path)
+    good = store.current_version(settings.index_dir)
+    (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
+    env = {"RAGQA_ADMIN_TOKEN": TOKEN}
+    with running_server(settings.corpus_dir, settings.index_dir, env, prelude=HANG_DURING_WRITE) as server:
+        server.wait_ready()
+        threading.Thread(target=_reindex_ignoring_the_kill, args=(server,), daemon=True).start()
+        versions = store.versions_dir(settings.index_dir)
+        deadline = time.monotonic() + 120
+        while not any(p.name.startswith(".tmp-") and (p / "dense.faiss").exists() for p in versions.iterdir()):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+    assert any(p.name.startswith(".tmp-") for p in versions.iterdir())  # the half-written version
+    assert store.current_version(settings.index_dir) == good
+
+    with running_server(settings.corpus_dir, settings.index_dir, env) as server:
+        ready = server.wait_ready()
+        assert ready["index_version"] == good and ready["problems"] == []
+        assert not any(p.name.startswith(".tmp-") for p in versions.iterdir())
+        status, body = server.request("GET", "/query?q=%E6%B6%B2%E5%86%B7")
+        assert status == 200 and body["index_version"] == good
+
+
+def test_truncated_faiss_file_falls_back_to_previous_version(built_index, encoder, tmp_path: Path, caplog) -> None:
+    settings, old, new = _two_versions(built_index, encoder, tmp_path)
+    faiss_file = store.versions_dir(settings.index_dir) / new / "dense.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    with TestClient(create_app(engine=engine, start=False)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["index_version"] == old
+        assert "dense.faiss does not match its checksum" in ready["problems"][0]
+        assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == old
+    assert "dense.faiss does not match its checksum" in caplog.text
+
+
+def test_edited_passages_file_falls_back_to_previous_version(built_index, encoder, tmp_path: Path) -> None:
+    settings, old, new = _two_versions(built_index, encoder, tmp_path)
+    passages = store.versions_dir(settings.index_dir) / new / "passages.jsonl"
+    rows = passages.read_text(encoding="utf-8").splitlines()
+    row = json.loads(rows[3])
+    row["text"] = row["text"].replace("AI", "ＡＩ", 1) + "（編集）"
+    passages.write_text("\n".join(rows[:3] + [json.dumps(row, ensure_ascii=False)] + rows[4:]) + "\n", "utf-8")
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    assert engine.retriever.index.version == old
+    assert "passages.jsonl" in engine.problems[0]
+
+
+def test_every_version_corrupt_means_not_ready_then_rebuilt(built_index, encoder, tmp_path: Path) -> None:
+    settings = copy_index(built_index, tmp_path, index_poll_seconds=0)
+    only = store.current_version(settings.index_dir)
+    (store.versions_dir(settings.index_dir) / only / "embeddings.npy").write_bytes(b"garbage")
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    assert engine.ready and engine.retriever.index.version != only  # rebuilt from the corpus
+    assert "embeddings.npy" in engine.problems[0]
+
+
+def test_corrupt_version_appearing_on_disk_is_never_served(built_index, encoder, tmp_path: Path) -> None:
+    settings = copy_index(built_index, tmp_path, index_poll_seconds=0.1)
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    serving = engine.retriever.index.version
+    (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
+    from ragqa.settings import Settings
+
+    # Another process builds a version; the file is damaged before this service looks at it.
+    with store.build_lock(settings.index_dir):
+        pass
+    outside = Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, index_poll_seconds=0)
+    engine._build_lock.acquire()  # keep the watcher off until the damage is done
+    try:
+        new = build_index(outside, encoder).version
+        (store.versions_dir(settings.index_dir) / new / "dense.faiss").write_bytes(b"\0" * 10)
+    finally:
+        engine._build_lock.release()
+    time.sleep(1.0)
+    assert engine.retriever.index.version == serving
+    with TestClient(create_app(engine=engine, start=False)) as client:
+        assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == serving
+    engine.stop()
