@@ -31,9 +31,16 @@ from index.retriever import HybridRetriever, LoadedIndex, load_latest
 from ragqa.settings import get_settings
 
 QUESTIONS = [
-    "メタがTPUを導入する理由は？", "Why would Meta adopt Google's TPUs?", "液冷の普及率はどのくらい？",
-    "How many GPUs are in a Helios rack?", "FoxconnとOpenAIの提携の狙いは？", "Why did OpenAI partner with AMD?",
-    "データセンターの電力問題", "What is ROCm?", "ソフトウェア定義冷却とは", "Nvidia market share",
+    "メタがTPUを導入する理由は？",
+    "Why would Meta adopt Google's TPUs?",
+    "液冷の普及率はどのくらい？",
+    "How many GPUs are in a Helios rack?",
+    "FoxconnとOpenAIの提携の狙いは？",
+    "Why did OpenAI partner with AMD?",
+    "データセンターの電力問題",
+    "What is ROCm?",
+    "ソフトウェア定義冷却とは",
+    "Nvidia market share",
 ]
 
 
@@ -49,15 +56,25 @@ def _centres(dim: int = 384) -> np.ndarray:
         return _unit(np.random.default_rng(1).normal(size=(200, dim)))
 
 
-def synthetic(n: int, sentences: list[str], centres: np.ndarray, rng: random.Random) -> tuple[list[Passage], np.ndarray]:
+def synthetic(
+    n: int, sentences: list[str], centres: np.ndarray, rng: random.Random
+) -> tuple[list[Passage], np.ndarray]:
     """N passages of 3–6 corpus sentences each, with stand-in vectors near real embeddings."""
     nprng = np.random.default_rng(rng.randrange(1 << 30))
     passages, vectors = [], np.empty((n, centres.shape[1]), np.float32)
     for i in range(n):
         text = "".join(rng.sample(sentences, rng.randint(3, 6)))[:1000]
         passages.append(
-            Passage(id=f"s{i:07d}", article_id=f"a{i // 40:05d}", title="synthetic", date="2026-01-01",
-                    section=None, paragraph=i % 40 + 1, text=text, sources=[])
+            Passage(
+                id=f"s{i:07d}",
+                article_id=f"a{i // 40:05d}",
+                title="synthetic",
+                date="2026-01-01",
+                section=None,
+                paragraph=i % 40 + 1,
+                text=text,
+                sources=[],
+            )
         )
         mix = centres[nprng.integers(len(centres), size=2)].sum(axis=0)
         vectors[i] = mix + nprng.normal(scale=0.02, size=centres.shape[1])
@@ -74,11 +91,29 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str) -> LoadedInde
     spans = [sentence_spans(t) for t in texts]
     offsets = np.cumsum([0] + [len(s) for s in spans])
     sent_vectors = np.repeat(vectors, [len(s) for s in spans], axis=0).astype(np.float16)
-    manifest = store.Manifest(version=f"synthetic-{len(passages)}", model="stand-in", dim=vectors.shape[1],
-                              document_format="text", corpus_fingerprint="", passage_count=len(passages),
-                              article_count=0, created_at="", files={})
-    return LoadedIndex(Path("."), manifest, passages, [], vectors, offsets,
-                       np.asarray([x for s in spans for x in s], np.int32), sent_vectors, lexical, dense)
+    manifest = store.Manifest(
+        version=f"synthetic-{len(passages)}",
+        model="stand-in",
+        dim=vectors.shape[1],
+        document_format="text",
+        corpus_fingerprint="",
+        passage_count=len(passages),
+        article_count=0,
+        created_at="",
+        files={},
+    )
+    return LoadedIndex(
+        Path("."),
+        manifest,
+        passages,
+        [],
+        vectors,
+        offsets,
+        np.asarray([x for s in spans for x in s], np.int32),
+        sent_vectors,
+        lexical,
+        dense,
+    )
 
 
 def recall_at_10(approx: FaissBackend, exact: FaissBackend, queries: np.ndarray) -> float:
@@ -100,14 +135,19 @@ def main() -> None:
     centres = _centres()
     rng = random.Random(7)
     process = psutil.Process()
-    header = f"{'passages':>9} {'index':>6} {'build s':>8} {'MB/1k psg':>10} {'p50 ms':>7} {'p95 ms':>7} {'recall@10':>10}"
+    header = (
+        f"{'passages':>9} {'index':>6} {'build s':>8} {'MB/1k psg':>10} {'p50 ms':>7} {'p95 ms':>7} {'recall@10':>10}"
+    )
     warm, warm_vectors = synthetic(200, sentences, centres, rng)
     build(warm, warm_vectors, "hnsw")  # first use loads the tagger and FAISS: keep that out of the figures
     print(header)
     for n in args.sizes:
         passages, vectors = synthetic(n, sentences, centres, rng)
         nprng = np.random.default_rng(n)
-        qvecs = _unit(centres[nprng.integers(len(centres), size=len(QUESTIONS))] + nprng.normal(scale=0.05, size=(len(QUESTIONS), centres.shape[1])))
+        qvecs = _unit(
+            centres[nprng.integers(len(centres), size=len(QUESTIONS))]
+            + nprng.normal(scale=0.05, size=(len(QUESTIONS), centres.shape[1]))
+        )
         exact = None
         for kind in ("flat", "hnsw"):
             gc.collect()
@@ -130,8 +170,10 @@ def main() -> None:
                 recall = "exact"
             else:
                 recall = f"{recall_at_10(loaded.dense, exact, qvecs):.3f}"  # type: ignore[arg-type]
-            print(f"{n:>9} {kind:>6} {build_s:>8.1f} {rss / 1e6 / (n / 1000):>10.2f} "
-                  f"{statistics.median(times):>7.2f} {times[int(0.95 * len(times))]:>7.2f} {recall:>10}")
+            print(
+                f"{n:>9} {kind:>6} {build_s:>8.1f} {rss / 1e6 / (n / 1000):>10.2f} "
+                f"{statistics.median(times):>7.2f} {times[int(0.95 * len(times))]:>7.2f} {recall:>10}"
+            )
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ def ask(
     from index.answer import cite
 
     if not question.strip():
-        typer.echo("error: the question is empty: pass a question, e.g. ragqa ask \"メタがTPUを導入する理由は？\"", err=True)
+        typer.echo(
+            'error: the question is empty: pass a question, e.g. ragqa ask "メタがTPUを導入する理由は？"', err=True
+        )
         raise typer.Exit(2)
     retriever = _open_retriever(index_dir)
     passages = [cite(h) for h in retriever.search(question, top_k)]
@@ -147,7 +149,8 @@ def evaluate(
 ) -> None:
     """Score bm25 / dense / rrf / hybrid on the reference questions (R@1, R@5, MRR@10, nDCG@10)."""
     from eval.metrics import load_questions
-    from eval.run import QUESTIONS_PATH, evaluate as run_eval, format_table, write_expected, write_report
+    from eval.run import QUESTIONS_PATH, format_table, write_expected, write_report
+    from eval.run import evaluate as run_eval
 
     retriever = _open_retriever(index_dir)
     report = run_eval(retriever, load_questions(questions or QUESTIONS_PATH))
@@ -164,10 +167,15 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default RAGQA_PORT, 8000).")] = None,
 ) -> None:
     """Serve the HTTP API and search page (builds the index first if there is none)."""
-    from service.main import run
+    from service.engine import Engine
 
     settings = get_settings()
-    run(host or settings.host, port or settings.port)
+    # Start loading the model now, so it overlaps with importing and starting the web server.
+    engine = Engine(settings)
+    engine.start(background=True)
+    from service.main import run
+
+    run(host or settings.host, port or settings.port, engine)
 
 
 def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]
@@ -188,7 +196,9 @@ def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]
         table.append([str(getattr(row, f)) for _, f in columns])
     table.append(["total"] + [str(sum(getattr(r, f) for r in rows)) for _, f in columns[1:]])
     widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in table)
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in table
+    )
 
 
 if __name__ == "__main__":

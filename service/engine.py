@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,18 +142,17 @@ class Engine:
         return self._retriever is not None
 
     @property
+    def current(self) -> HybridRetriever | None:
+        """The retriever being served, or None before the first index is loaded."""
+        return self._retriever
+
+    @property
     def retriever(self) -> HybridRetriever:
         """The retriever being served (NotReadyError before it is loaded)."""
         retriever = self._retriever
         if retriever is None:
             raise NotReadyError(f"the service is not ready ({self.status}): retry in a few seconds")
         return retriever
-
-    def query(self, question: str, top_k: int, timeout: float = 60.0) -> QueryResult:
-        """Answer one question (its encoding is batched with concurrent questions)."""
-        self.retriever  # noqa: B018 - raises NotReadyError early
-        assert self._batcher is not None
-        return self._batcher.submit(question, top_k).result(timeout=timeout)
 
     def submit(self, question: str, top_k: int):  # type: ignore[no-untyped-def]
         """Queue a question; returns a concurrent future of its QueryResult."""
@@ -248,14 +246,3 @@ class Engine:
     def building(self) -> bool:
         """True while this process builds an index."""
         return self._build_lock.locked()
-
-    def wait_ready(self, timeout: float) -> bool:
-        """Block until ready (or failed, or timeout); True if ready."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.ready:
-                return True
-            if self.status.startswith("failed"):
-                return False
-            time.sleep(0.05)
-        return self.ready

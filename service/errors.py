@@ -27,7 +27,7 @@ def describe_validation(exc: RequestValidationError) -> str:
         kind = error.get("type", "")
         where = _field(tuple(error.get("loc", ())))
         if kind == "json_invalid":
-            messages.append("the body is not valid JSON: send {\"question\": \"...\", \"top_k\": 5}")
+            messages.append('the body is not valid JSON: send {"question": "...", "top_k": 5}')
         elif kind == "missing":
             messages.append(f"'{where}' is missing: add it")
         elif kind == "value_error":
@@ -48,7 +48,7 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and detail == "There was an error parsing the body":
-            detail = "the body could not be read as UTF-8 JSON: send {\"question\": \"...\"} encoded as UTF-8"
+            detail = 'the body could not be read as UTF-8 JSON: send {"question": "..."} encoded as UTF-8'
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(NotReadyError)

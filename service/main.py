@@ -52,9 +52,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     return app
 
 
-def run(host: str, port: int) -> None:
-    """Serve with uvicorn until interrupted."""
+def run(host: str, port: int, engine: Engine | None = None) -> None:
+    """Serve with uvicorn until interrupted (``engine``: one already loading, else a new one)."""
     import uvicorn
 
     logger.info("ragqa %s on http://%s:%d (readiness at /readyz)", __version__, host, port)
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
+    app = create_app(engine=engine, start=engine is None)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

@@ -83,9 +83,15 @@ def _check_id(article_id: str) -> str:
     response_model=IndexUpdate,
     status_code=status.HTTP_201_CREATED,
     dependencies=[AdminDep],
-    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody},
-               409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody},
-               422: {"model": ErrorBody}},
+    responses={
+        400: {"model": ErrorBody},
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        413: {"model": ErrorBody},
+        415: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
     openapi_extra={"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def upload_article(
@@ -122,8 +128,13 @@ async def upload_article(
     "/articles/{article_id}",
     response_model=IndexUpdate,
     dependencies=[AdminDep],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-               409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+    responses={
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        404: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
 )
 async def delete_article(article_id: Annotated[str, Path()], engine: EngineDep) -> IndexUpdate:
     """Remove a post and its passages from the corpus and the index."""

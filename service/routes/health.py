@@ -20,7 +20,7 @@ def healthz() -> Health:
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(engine: EngineDep) -> JSONResponse:
     """200 once the model and the index are loaded; 503 with the reason before (or if loading failed)."""
-    retriever = engine._retriever
+    retriever = engine.current
     if retriever is None:
         body = Health(status=engine.status, problems=engine.problems)
         return JSONResponse(body.model_dump(), status_code=503)

