@@ -108,9 +108,7 @@ def _drop_contained(passages: list[Passage]) -> list[Passage]:
     keep = []
     for i, passage in enumerate(passages):
         inside = any(
-            j != i
-            and (len(passages[j].text), j) > (len(passage.text), i)
-            and containment(grams[i], grams[j]) >= 0.9
+            j != i and (len(passages[j].text), j) > (len(passage.text), i) and containment(grams[i], grams[j]) >= 0.9
             for j in range(len(passages))
         )
         if inside:

@@ -132,9 +132,7 @@ def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
     expected = set(keys)
     for index, row in enumerate(rows):
         if set(row) != expected:
-            raise ValueError(
-                f"row {index} has metric keys {sorted(row)}, expected {sorted(expected)}"
-            )
+            raise ValueError(f"row {index} has metric keys {sorted(row)}, expected {sorted(expected)}")
     return {key: math.fsum(float(row[key]) for row in rows) / len(rows) for key in keys}
 
 
@@ -162,8 +160,7 @@ def load_questions(path: Path) -> list[Question]:
                 raise ValueError(f"{path}:{lineno}: invalid question: {exc}") from exc
             if question.id in seen:
                 raise ValueError(
-                    f"{path}:{lineno}: duplicate question id {question.id!r} "
-                    f"(first on line {seen[question.id]})"
+                    f"{path}:{lineno}: duplicate question id {question.id!r} (first on line {seen[question.id]})"
                 )
             seen[question.id] = lineno
             questions.append(question)

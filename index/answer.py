@@ -31,8 +31,17 @@ def cite(hit: SearchHit) -> CitedPassage:
     """A search hit in the public schema."""
     p = hit.passage
     return CitedPassage(
-        rank=hit.rank, score=round(hit.score, 6), id=p.id, article_id=p.article_id, title=p.title, date=p.date,
-        section=p.section, paragraph=p.paragraph, text=p.text, highlight=hit.highlight, sources=p.sources,
+        rank=hit.rank,
+        score=round(hit.score, 6),
+        id=p.id,
+        article_id=p.article_id,
+        title=p.title,
+        date=p.date,
+        section=p.section,
+        paragraph=p.paragraph,
+        text=p.text,
+        highlight=hit.highlight,
+        sources=p.sources,
     )
 
 

@@ -103,8 +103,14 @@ def build_index(
                 and manifest.document_format == settings.document_format
             ):
                 return BuildSummary(
-                    version=current, changed=False, articles=manifest.article_count, passages=manifest.passage_count,
-                    new=0, reused=manifest.passage_count, removed=0, seconds=time.perf_counter() - started,
+                    version=current,
+                    changed=False,
+                    articles=manifest.article_count,
+                    passages=manifest.passage_count,
+                    new=0,
+                    reused=manifest.passage_count,
+                    removed=0,
+                    seconds=time.perf_counter() - started,
                     embed_seconds=0.0,
                 )
 
@@ -121,8 +127,11 @@ def build_index(
         todo = [i for i, key in enumerate(keys) if key not in previous]
         embed_started = time.perf_counter()
         new_vectors, new_sentences = embed_documents(
-            encoder, [documents[i] for i in todo], [sentences[i] for i in todo],
-            batch_size=settings.embed_batch_size, show_progress=show_progress,
+            encoder,
+            [documents[i] for i in todo],
+            [sentences[i] for i in todo],
+            batch_size=settings.embed_batch_size,
+            show_progress=show_progress,
         )
         embed_seconds = time.perf_counter() - embed_started
         fresh = {keys[i]: (new_vectors[j], new_sentences[j]) for j, i in enumerate(todo)}
@@ -176,6 +185,11 @@ def build_index(
         )
         logger.info(
             "index %s: %d passages (%d new, %d reused, %d removed) in %.1fs",
-            summary.version, summary.passages, summary.new, summary.reused, summary.removed, summary.seconds,
+            summary.version,
+            summary.passages,
+            summary.new,
+            summary.reused,
+            summary.removed,
+            summary.seconds,
         )
         return summary

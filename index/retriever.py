@@ -86,7 +86,9 @@ def load_version(folder: Path, model: str | None = None) -> LoadedIndex:
             f"the index in {folder.parent.parent} was built with model {manifest.model!r}, but RAGQA_MODEL is "
             f"{model!r}: run `ragqa index` to rebuild it for this model"
         )
-    passages = [Passage.model_validate_json(line) for line in (folder / "passages.jsonl").read_text("utf-8").splitlines()]
+    passages = [
+        Passage.model_validate_json(line) for line in (folder / "passages.jsonl").read_text("utf-8").splitlines()
+    ]
     articles = [Article.model_validate(a) for a in json.loads((folder / "articles.json").read_text("utf-8"))]
     sentences = np.load(folder / "sentences.npz")
     return LoadedIndex(
@@ -174,7 +176,9 @@ class HybridRetriever:
         rows = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]))
         cosines = self.index.vectors[rows] @ vector
         if self.sentence_weight:
-            cosines = (1 - self.sentence_weight) * cosines + self.sentence_weight * self._best_sentence_scores(rows, vector)
+            cosines = (1 - self.sentence_weight) * cosines + self.sentence_weight * self._best_sentence_scores(
+                rows, vector
+            )
         return weighted_fusion(
             question, list(zip(rows, cosines.tolist())), lexical, self.lexical_weight, self.latin_lexical_share
         )

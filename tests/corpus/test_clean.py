@@ -11,14 +11,20 @@ def _texts(text: str, title: str = "題名") -> list[str]:
 
 
 def test_chunk_markers_are_dropped() -> None:
-    assert _texts("一つ目の段落です。\n\n---END---\n\n二つ目の段落です。") == ["一つ目の段落です。", "二つ目の段落です。"]
+    assert _texts("一つ目の段落です。\n\n---END---\n\n二つ目の段落です。") == [
+        "一つ目の段落です。",
+        "二つ目の段落です。",
+    ]
 
 
 def test_headings_become_sections_and_empty_headings_vanish() -> None:
     paragraphs, stats = clean_body(
         "a", "題名", _body("### 液冷の未来\n\n液冷は必須になる。\n\n###\n\n**市場の多極化**\n\nTPUが伸びる。")
     )
-    assert [(p.section, p.text) for p in paragraphs] == [("液冷の未来", "液冷は必須になる。"), ("市場の多極化", "TPUが伸びる。")]
+    assert [(p.section, p.text) for p in paragraphs] == [
+        ("液冷の未来", "液冷は必須になる。"),
+        ("市場の多極化", "TPUが伸びる。"),
+    ]
     assert stats.empty_headings == 1 and stats.headings == 2
 
 

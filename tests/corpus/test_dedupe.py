@@ -28,7 +28,11 @@ def test_truncated_copy_is_removed_in_favour_of_the_complete_one() -> None:
 
 
 def test_near_duplicate_keeps_the_most_complete_version() -> None:
-    base = LONG + "さらに、液体冷却の普及率は来年には全体の半分近くに達すると予測されており、特に大規模なAIデータセンターを中心に、業界全体の構造が大きく変わりつつある。"
+    base = (
+        LONG
+        + "さらに、液体冷却の普及率は来年には全体の半分近くに達すると予測されており、"
+        + "特に大規模なAIデータセンターを中心に、業界全体の構造が大きく変わりつつある。"
+    )
     edited = base.replace("来年", "翌年")
     longer = base + "これは投資家にとっても重要な変化だ。"
     texts, _, report = _run(_para(edited, line=1), _para(longer, line=2))

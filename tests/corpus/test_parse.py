@@ -15,7 +15,9 @@ def test_front_matter_becomes_article() -> None:
 
 
 def test_cut_title_is_repaired_from_first_body_line_which_is_not_a_paragraph() -> None:
-    text = make_post("メタがGoogle TPUを採用？ AIイン\ufffd", "メタがGoogle TPUを採用？ AIインフラの未来\n\n本文です。\n")
+    text = make_post(
+        "メタがGoogle TPUを採用？ AIイン\ufffd", "メタがGoogle TPUを採用？ AIインフラの未来\n\n本文です。\n"
+    )
     post = parse_post_text(text, "002")
     assert post.article.title == "メタがGoogle TPUを採用？ AIインフラの未来"
     assert [line for _, line in post.body if line.strip()] == ["本文です。"]

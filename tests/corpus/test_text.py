@@ -11,7 +11,13 @@ def test_passage_id_is_stable_across_width_and_whitespace() -> None:
 
 
 def test_split_sentences_keeps_closing_quotes() -> None:
-    assert split_sentences("液冷は必須だ。「本当か？」と思う。Yes! end") == ["液冷は必須だ。", "「本当か？」", "と思う。", "Yes!", "end"]
+    assert split_sentences("液冷は必須だ。「本当か？」と思う。Yes! end") == [
+        "液冷は必須だ。",
+        "「本当か？」",
+        "と思う。",
+        "Yes!",
+        "end",
+    ]
 
 
 def test_containment_of_subset_is_one() -> None:

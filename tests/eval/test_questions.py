@@ -59,10 +59,7 @@ def test_gold_article_ids_exist(questions: list[Question], posts: dict[str, str]
 
 def test_substrings_occur_verbatim_in_gold_article(questions: list[Question], posts: dict[str, str]) -> None:
     missing = [
-        (q.id, sub)
-        for q in questions
-        for sub in q.gold.substrings
-        if sub not in posts.get(q.gold.article_id, "")
+        (q.id, sub) for q in questions for sub in q.gold.substrings if sub not in posts.get(q.gold.article_id, "")
     ]
     assert not missing, f"gold substrings not found in their article: {missing}"
 

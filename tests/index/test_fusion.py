@@ -5,7 +5,11 @@ from index.fusion import bm25_confidence, japanese_share, reciprocal_rank_fusion
 
 @pytest.mark.parametrize(
     ("text", "low", "high"),
-    [("Why would Meta adopt Google's TPUs?", 0.0, 0.0), ("メタがTPUを導入する理由は？", 0.7, 0.85), ("液冷の普及率は？", 1.0, 1.0)],
+    [
+        ("Why would Meta adopt Google's TPUs?", 0.0, 0.0),
+        ("メタがTPUを導入する理由は？", 0.7, 0.85),
+        ("液冷の普及率は？", 1.0, 1.0),
+    ],
 )
 def test_japanese_share(text: str, low: float, high: float) -> None:
     assert low <= japanese_share(text) <= high

@@ -72,7 +72,17 @@ def test_cited_passage_schema_and_answer_markers(retriever: HybridRetriever) -> 
     hits = retriever.search("Why would Meta adopt Google's TPUs?", 5)
     cited = cite(hits[0]).model_dump()
     assert list(cited) == [
-        "rank", "score", "id", "article_id", "title", "date", "section", "paragraph", "text", "highlight", "sources",
+        "rank",
+        "score",
+        "id",
+        "article_id",
+        "title",
+        "date",
+        "section",
+        "paragraph",
+        "text",
+        "highlight",
+        "sources",
     ]
     answer = compose_answer(hits)
     assert answer.startswith(hits[0].highlight) and "[1]" in answer

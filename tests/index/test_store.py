@@ -10,8 +10,14 @@ def _write(payload: str):
         (folder / "data.txt").write_text(payload, encoding="utf-8")
         (folder / "sub").mkdir()
         (folder / "sub" / "more.bin").write_bytes(payload.encode() * 3)
-        return {"model": "m", "dim": 3, "document_format": "text", "corpus_fingerprint": "f",
-                "passage_count": 1, "article_count": 1}
+        return {
+            "model": "m",
+            "dim": 3,
+            "document_format": "text",
+            "corpus_fingerprint": "f",
+            "passage_count": 1,
+            "article_count": 1,
+        }
 
     return write
 

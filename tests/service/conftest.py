@@ -41,8 +41,12 @@ def copy_index(built_index, root: Path, **overrides) -> Settings:
     _, corpus_dir, index_dir, _ = built_index
     shutil.copytree(corpus_dir, root / "posts")
     shutil.copytree(index_dir, root / "index")
-    fields = {"corpus_dir": root / "posts", "index_dir": root / "index", "admin_token": TOKEN,
-              "index_poll_seconds": 0.2}
+    fields = {
+        "corpus_dir": root / "posts",
+        "index_dir": root / "index",
+        "admin_token": TOKEN,
+        "index_poll_seconds": 0.2,
+    }
     fields.update(overrides)
     return Settings(**fields)
 

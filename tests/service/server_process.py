@@ -35,8 +35,9 @@ class Server:
     proc: subprocess.Popen
     log_path: Path
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-                timeout: float = 120) -> tuple[int, dict]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 120
+    ) -> tuple[int, dict]:
         """(status, JSON body) of one HTTP request."""
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
         try:
@@ -67,8 +68,9 @@ class Server:
 
 
 @contextmanager
-def running_server(corpus_dir: Path, index_dir: Path, env: dict | None = None, prelude: str = "",
-                   log_path: Path | None = None) -> Iterator[Server]:
+def running_server(
+    corpus_dir: Path, index_dir: Path, env: dict | None = None, prelude: str = "", log_path: Path | None = None
+) -> Iterator[Server]:
     """Start `ragqa serve` (after running ``prelude`` Python code in the same process, for fault injection)."""
     port = free_port()
     full_env = {
@@ -82,8 +84,9 @@ def running_server(corpus_dir: Path, index_dir: Path, env: dict | None = None, p
     code = prelude + f"\nfrom ragqa.cli import app\napp(['serve', '--host', '127.0.0.1', '--port', '{port}'])\n"
     log_path = log_path or index_dir.parent / f"server-{port}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
+        )
     server = Server(f"http://127.0.0.1:{port}", proc, log_path)
     try:
         yield server

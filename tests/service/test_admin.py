@@ -56,8 +56,9 @@ def test_a_second_build_gets_409(service: Service) -> None:
     with build_lock(service.settings.index_dir):  # e.g. `ragqa index` running in another process
         response = service.client.post("/admin/reindex", headers=ADMIN)
         assert response.status_code == 409 and "already running" in response.json()["detail"]
-        upload = service.client.post("/articles", params={"id": "x"}, content=QUANTUM_POST,
-                                     headers={**ADMIN, "Content-Type": "text/plain"})
+        upload = service.client.post(
+            "/articles", params={"id": "x"}, content=QUANTUM_POST, headers={**ADMIN, "Content-Type": "text/plain"}
+        )
         assert upload.status_code == 409
     assert not (Path(service.settings.corpus_dir) / "x.txt").exists()
 

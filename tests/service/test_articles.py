@@ -35,7 +35,10 @@ def test_unknown_article_and_passage_are_404_with_a_hint(shared_service: Service
 
 def test_upload_makes_the_post_answerable_and_delete_removes_it(service: Service) -> None:
     response = service.client.post(
-        "/articles", params={"id": "900_quantum"}, content=QUANTUM_POST.encode(), headers={**ADMIN, "Content-Type": "text/plain"}
+        "/articles",
+        params={"id": "900_quantum"},
+        content=QUANTUM_POST.encode(),
+        headers={**ADMIN, "Content-Type": "text/plain"},
     )
     assert response.status_code == 201, response.text
     body = response.json()
@@ -53,11 +56,15 @@ def test_upload_makes_the_post_answerable_and_delete_removes_it(service: Service
 
 def test_existing_id_is_409_unless_replace(service: Service) -> None:
     headers = {**ADMIN, "Content-Type": "text/plain"}
-    assert service.client.post("/articles", params={"id": "x1"}, content=QUANTUM_POST, headers=headers).status_code == 201
+    assert (
+        service.client.post("/articles", params={"id": "x1"}, content=QUANTUM_POST, headers=headers).status_code == 201
+    )
     again = service.client.post("/articles", params={"id": "x1"}, content=QUANTUM_POST, headers=headers)
     assert again.status_code == 409 and "replace=true" in again.json()["detail"]
     changed = QUANTUM_POST.replace("12%", "15%")
-    replaced = service.client.post("/articles", params={"id": "x1", "replace": "true"}, content=changed, headers=headers)
+    replaced = service.client.post(
+        "/articles", params={"id": "x1", "replace": "true"}, content=changed, headers=headers
+    )
     assert replaced.status_code == 201 and replaced.json()["passages_new"] == 1
 
 
@@ -65,7 +72,7 @@ def test_existing_id_is_409_unless_replace(service: Service) -> None:
     ("params", "content", "content_type", "status", "says"),
     [
         ({"id": "a1"}, "本文だけでfront matterがない。", "text/plain", 422, "no front matter"),
-        ({"id": "a1"}, '---\ndate: 2026-01-01\n---\n本文です。\n', "text/plain", 422, "no 'title'"),
+        ({"id": "a1"}, "---\ndate: 2026-01-01\n---\n本文です。\n", "text/plain", 422, "no 'title'"),
         ({"id": "a1"}, '---\ntitle: "t"\n---\n本文です。\n', "text/plain", 422, "no 'date'"),
         ({"id": "a1"}, '---\ntitle: "t"\ndate: 2026-01-01\n---\n\n', "text/plain", 422, "body is empty"),
         ({"id": "a1"}, "", "text/plain", 422, "body is empty"),
@@ -80,16 +87,23 @@ def test_existing_id_is_409_unless_replace(service: Service) -> None:
 )
 def test_bad_uploads_change_nothing(service: Service, params, content, content_type, status, says) -> None:
     before = _snapshot(service)
-    response = service.client.post("/articles", params=params, content=content, headers={**ADMIN, "Content-Type": content_type})
+    response = service.client.post(
+        "/articles", params=params, content=content, headers={**ADMIN, "Content-Type": content_type}
+    )
     assert response.status_code == status, response.text
     assert says in response.json()["detail"]
     assert _snapshot(service) == before
 
 
-@pytest.mark.parametrize(("headers", "status"), [({}, 401), ({"Authorization": "Bearer wrong"}, 401),
-                                                 ({"Authorization": "Basic abc"}, 401)])
+@pytest.mark.parametrize(
+    ("headers", "status"), [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic abc"}, 401)]
+)
 def test_admin_endpoints_need_the_token(shared_service: Service, headers: dict, status: int) -> None:
-    for method, url in (("POST", "/articles?id=a1"), ("DELETE", "/articles/002_214864c1432d6946"), ("POST", "/admin/reindex")):
+    for method, url in (
+        ("POST", "/articles?id=a1"),
+        ("DELETE", "/articles/002_214864c1432d6946"),
+        ("POST", "/admin/reindex"),
+    ):
         response = shared_service.client.request(method, url, headers=headers, content=QUANTUM_POST)
         assert response.status_code == status
         assert "RAGQA_ADMIN_TOKEN" in response.json()["detail"]

@@ -43,8 +43,12 @@ def test_bad_query_bodies(shared_service: Service, content: bytes, content_type:
 
 @pytest.mark.parametrize(
     ("params", "says"),
-    [({"q": ""}, "question is empty"), ({"q": "x" * 1001}, "at most 1000"), ({"q": "x", "top_k": "many"}, "top_k"),
-     ({}, "'q' is missing")],
+    [
+        ({"q": ""}, "question is empty"),
+        ({"q": "x" * 1001}, "at most 1000"),
+        ({"q": "x", "top_k": "many"}, "top_k"),
+        ({}, "'q' is missing"),
+    ],
 )
 def test_bad_get_queries(shared_service: Service, params: dict, says: str) -> None:
     response = shared_service.client.get("/query", params=params)

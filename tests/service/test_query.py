@@ -3,8 +3,19 @@ from concurrent.futures import ThreadPoolExecutor
 from tests.service.conftest import Service
 
 META = "002_214864c1432d6946"
-PASSAGE_FIELDS = ["rank", "score", "id", "article_id", "title", "date", "section", "paragraph", "text",
-                  "highlight", "sources"]
+PASSAGE_FIELDS = [
+    "rank",
+    "score",
+    "id",
+    "article_id",
+    "title",
+    "date",
+    "section",
+    "paragraph",
+    "text",
+    "highlight",
+    "sources",
+]
 
 
 def test_post_query_returns_cited_passages_and_an_answer(shared_service: Service) -> None:

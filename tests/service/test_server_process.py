@@ -24,8 +24,9 @@ def test_ask_upload_ask_delete_over_http(built_index, tmp_path: Path) -> None:
         first = _ask(server, "Why would Meta adopt Google's TPUs?")
         assert first["passages"][0]["article_id"] == "002_214864c1432d6946"
 
-        status, body = server.request("POST", "/articles?id=900_quantum", QUANTUM_POST.encode(),
-                                      {**ADMIN, "Content-Type": "text/plain"})
+        status, body = server.request(
+            "POST", "/articles?id=900_quantum", QUANTUM_POST.encode(), {**ADMIN, "Content-Type": "text/plain"}
+        )
         assert status == 201 and body["passages_new"] == 2, body
         answer = _ask(server, QUESTION)
         assert answer["passages"][0]["article_id"] == "900_quantum"
