@@ -18,7 +18,7 @@ class FaissBackend:
 
     name = "dense"
 
-    def __init__(self, kind: IndexKind = "flat", hnsw_m: int = 32, ef_search: int = 128, nprobe: int = 16) -> None:
+    def __init__(self, kind: IndexKind = "flat", hnsw_m: int = 32, ef_search: int = 1024, nprobe: int = 16) -> None:
         self.kind: IndexKind = kind
         self.hnsw_m = hnsw_m
         self.ef_search = ef_search

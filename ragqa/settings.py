@@ -41,7 +41,6 @@ class Settings(BaseSettings):
     bm25_tokens: Literal["surface", "lemma"] = Field("lemma", description="Token form for BM25.")
     embed_batch_size: int = Field(32, ge=1)
     torch_threads: int = Field(0, ge=0, description="Threads for the encoder; 0 keeps torch's default.")
-    top_k: int = Field(5, ge=1, le=50)
     admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
     host: str = "127.0.0.1"
     port: int = 8000
