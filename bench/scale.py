@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from load import QUESTIONS
 
 from corpus.loader import load_corpus
 from corpus.models import Passage
@@ -29,19 +30,6 @@ from index.documents import sentence_spans
 from index.lexical import BM25Backend
 from index.retriever import HybridRetriever, LoadedIndex, load_latest
 from ragqa.settings import get_settings
-
-QUESTIONS = [
-    "メタがTPUを導入する理由は？",
-    "Why would Meta adopt Google's TPUs?",
-    "液冷の普及率はどのくらい？",
-    "How many GPUs are in a Helios rack?",
-    "FoxconnとOpenAIの提携の狙いは？",
-    "Why did OpenAI partner with AMD?",
-    "データセンターの電力問題",
-    "What is ROCm?",
-    "ソフトウェア定義冷却とは",
-    "Nvidia market share",
-]
 
 
 def _unit(m: np.ndarray) -> np.ndarray:

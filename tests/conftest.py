@@ -8,6 +8,21 @@ import pytest
 
 from ragqa.settings import DEFAULT_CORPUS_DIR
 
+# The public passage schema of `ragqa ask --json` and the HTTP API, in order.
+PASSAGE_FIELDS = [
+    "rank",
+    "score",
+    "id",
+    "article_id",
+    "title",
+    "date",
+    "section",
+    "paragraph",
+    "text",
+    "highlight",
+    "sources",
+]
+
 HEADER = '---\ntitle: "{title}"\ndate: 2025-11-26 20:34:30 +0000\ntags: ["AI"]\n---\n\n'
 
 

@@ -7,6 +7,7 @@ import pytest
 from corpus.text import char_ngrams, containment
 from index.answer import cite, compose_answer
 from index.retriever import MODES, HybridRetriever, load_latest
+from tests.conftest import PASSAGE_FIELDS
 
 META = "002_214864c1432d6946"
 
@@ -71,19 +72,7 @@ def test_batch_search_equals_single_search(retriever: HybridRetriever) -> None:
 def test_cited_passage_schema_and_answer_markers(retriever: HybridRetriever) -> None:
     hits = retriever.search("Why would Meta adopt Google's TPUs?", 5)
     cited = cite(hits[0]).model_dump()
-    assert list(cited) == [
-        "rank",
-        "score",
-        "id",
-        "article_id",
-        "title",
-        "date",
-        "section",
-        "paragraph",
-        "text",
-        "highlight",
-        "sources",
-    ]
+    assert list(cited) == PASSAGE_FIELDS
     answer = compose_answer(hits)
     assert answer.startswith(hits[0].highlight) and "[1]" in answer
     assert answer.count("[") <= 3

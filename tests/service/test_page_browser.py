@@ -6,22 +6,16 @@ Playwright drives it through ``executable_path``: no browser download at test ti
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import pytest
 
-from ragqa.settings import DEFAULT_CORPUS_DIR, PROJECT_ROOT
+from ragqa.settings import DEFAULT_CORPUS_DIR
+from tests.service.server_process import running_server
 
 pytestmark = pytest.mark.browser
 
@@ -46,26 +40,6 @@ META_TPU_ARTICLE = "002_214864c1432d6946"
 META_TPU_TITLE = re.compile(r"^メタがGoogle TPUを採用")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status(url: str) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return None
-
-
-def _tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")[-chars:] if path.exists() else ""
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _browser_installed() -> None:
     """Fail (never skip) before starting anything when the browser or its driver is missing."""
@@ -81,41 +55,10 @@ def _browser_installed() -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`ragqa serve` on a free port over a copy of the corpus and an empty index folder; yields its URL."""
     root = tmp_path_factory.mktemp("page")
-    corpus_dir = root / "posts"
-    shutil.copytree(DEFAULT_CORPUS_DIR, corpus_dir)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "RAGQA_INDEX_DIR": str(root / "index"),
-        "RAGQA_CORPUS_DIR": str(corpus_dir),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    log_path = root / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ragqa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while _status(f"{base}/readyz") != 200:
-            if proc.poll() is not None:
-                pytest.fail(f"`ragqa serve` exited with {proc.returncode} before ready:\n{_tail(log_path)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"`ragqa serve` not ready in {READY_TIMEOUT_S}s (GET /readyz):\n{_tail(log_path)}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    shutil.copytree(DEFAULT_CORPUS_DIR, root / "posts")
+    with running_server(root / "posts", root / "index", log_path=root / "server.log") as running:
+        running.wait_ready(READY_TIMEOUT_S)
+        yield running.base
 
 
 @pytest.fixture(scope="module")
