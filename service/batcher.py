@@ -65,12 +65,18 @@ class QueryBatcher:
                 jobs.append(job)
             self.batches += 1
             self.questions += len(jobs)
-            try:
-                results = self._handle([j.question for j in jobs], [j.top_k for j in jobs])
-            except BaseException as exc:  # noqa: BLE001 - every waiting request must hear about it
-                logger.exception("query batch failed")
+            self._answer(jobs)
+
+    def _answer(self, jobs: list[_Job]) -> None:
+        try:
+            results = self._handle([j.question for j in jobs], [j.top_k for j in jobs])
+        except BaseException as exc:  # noqa: BLE001 - every waiting request must hear about it
+            if len(jobs) > 1:  # one bad question must not fail the others that shared its batch
                 for job in jobs:
-                    job.future.set_exception(exc)
-                continue
-            for job, result in zip(jobs, results):
-                job.future.set_result(result)
+                    self._answer([job])
+                return
+            logger.exception("query failed: %r", jobs[0].question[:100])
+            jobs[0].future.set_exception(exc)
+            return
+        for job, result in zip(jobs, results):
+            job.future.set_result(result)

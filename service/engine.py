@@ -37,6 +37,10 @@ class ArticleNotFoundError(LookupError):
     """No such post in the corpus folder."""
 
 
+class IndexUpdateError(RuntimeError):
+    """The corpus folder cannot be indexed as asked (e.g. removing its last post); nothing was changed."""
+
+
 @dataclass
 class QueryResult:
     """What one question got, from which index version."""
@@ -55,7 +59,8 @@ class Engine:
         self.status = "starting: loading the embedding model"
         self.problems: list[str] = []
         self._build_lock = threading.Lock()
-        self._swap_lock = threading.Lock()
+        self._load_lock = threading.Lock()  # one load at a time, so an older load never replaces a newer one
+        self._seen_current: str | None = None  # CURRENT as of the last load attempt
         self._stop = threading.Event()
         self._batcher: QueryBatcher | None = None
         self._threads: list[threading.Thread] = []
@@ -89,7 +94,9 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - reported through /readyz and the log
             self.status = f"failed: {exc}"
             logger.exception("startup failed")
-            return
+            if self.encoder is None:
+                return
+            # With the model loaded, an index that `ragqa index` repairs later is still picked up.
         if self.settings.index_poll_seconds > 0:
             thread = threading.Thread(target=self._watch, name="ragqa-index-watch", daemon=True)
             thread.start()
@@ -110,27 +117,34 @@ class Engine:
 
     def _load(self) -> None:
         assert self.encoder is not None
-        loaded, problems = load_latest(self.settings.index_dir, self.encoder.name)
-        with self._swap_lock:
-            self._retriever = HybridRetriever(loaded, self.encoder)
+        with self._load_lock:
+            self._seen_current = store.current_version(self.settings.index_dir)
+            loaded, problems = load_latest(self.settings.index_dir, self.encoder.name)
+            serving = self._retriever
+            if serving is None or serving.index.version != loaded.version:
+                self._retriever = HybridRetriever(loaded, self.encoder)
             self.problems = problems
             self.status = "ready"
         if problems:
             logger.error("serving index %s after refusing newer versions: %s", loaded.version, "; ".join(problems))
-        else:
+        elif serving is None or serving.index.version != loaded.version:
             logger.info("serving index %s (%d passages)", loaded.version, len(loaded.passages))
+
+    def poll_once(self) -> None:
+        """Swap in the version CURRENT points to if it changed since the last look (e.g. `ragqa index` ran)."""
+        current = store.current_version(self.settings.index_dir)
+        if current is None or current == self._seen_current:
+            return
+        if self._build_lock.locked():
+            return  # our own build loads its version when it is done
+        logger.info("index %s appeared on disk: loading it", current)
+        self._load()
 
     def _watch(self) -> None:
         """Swap in an index another process (``ragqa index``) made current."""
         while not self._stop.wait(self.settings.index_poll_seconds):
             try:
-                current = store.current_version(self.settings.index_dir)
-                retriever = self._retriever
-                if current and retriever is not None and current != retriever.index.version:
-                    if self._build_lock.locked():
-                        continue  # our own build switches when it is done
-                    logger.info("index %s appeared on disk: loading it", current)
-                    self._load()
+                self.poll_once()
             except Exception:  # noqa: BLE001 - keep watching; the current index keeps serving
                 logger.exception("could not load the newer index; still serving the previous one")
 
@@ -157,26 +171,48 @@ class Engine:
     def submit(self, question: str, top_k: int):  # type: ignore[no-untyped-def]
         """Queue a question; returns a concurrent future of its QueryResult."""
         self.retriever  # noqa: B018
+        if self._stop.is_set():
+            raise NotReadyError("the service is shutting down: retry against a running instance")
         assert self._batcher is not None
         return self._batcher.submit(question, top_k)
 
     def _answer_batch(self, questions: list[str], top_ks: list[int]) -> list[QueryResult]:
+        """One encoder call for the batch; one search per distinct top_k (the candidate pool depends on it)."""
         retriever = self.retriever
         vectors = retriever.encode(questions)
-        ranked = retriever.search_many(questions, max(top_ks), vectors=vectors)
-        return [QueryResult(hits[:k], retriever.index.version) for hits, k in zip(ranked, top_ks)]
+        results: list[QueryResult | None] = [None] * len(questions)
+        for top_k in sorted(set(top_ks)):
+            rows = [i for i, k in enumerate(top_ks) if k == top_k]
+            ranked = retriever.search_many([questions[i] for i in rows], top_k, vectors=vectors[rows])
+            for i, hits in zip(rows, ranked):
+                results[i] = QueryResult(hits, retriever.index.version)
+        return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ index updates
 
-    def rebuild(self, force: bool = False) -> BuildSummary:
-        """Incremental build from the corpus folder, then swap. BuildInProgressError if one is running."""
+    def _build(self, force: bool = False) -> BuildSummary:
+        """Build from the corpus folder and serve the result (caller holds the build lock)."""
+        self._require_encoder()
+        try:
+            summary = build_index(self.settings, self.encoder, force=force)
+        except (ValueError, FileNotFoundError) as exc:  # an empty or missing corpus folder
+            raise IndexUpdateError(str(exc)) from None
+        self._load()
+        return summary
+
+    def _require_encoder(self) -> None:
+        if self.encoder is None:
+            raise NotReadyError(f"the service is not ready ({self.status}): retry in a few seconds")
+
+    def _acquire_build(self) -> None:
         if not self._build_lock.acquire(blocking=False):
             raise store.BuildInProgressError("an index build is already running: wait for it to finish, then retry")
+
+    def rebuild(self, force: bool = False) -> BuildSummary:
+        """Incremental build from the corpus folder, then swap. BuildInProgressError if one is running."""
+        self._acquire_build()
         try:
-            assert self.encoder is not None
-            summary = build_index(self.settings, self.encoder, force=force)
-            self._load()
-            return summary
+            return self._build(force)
         finally:
             self._build_lock.release()
 
@@ -193,8 +229,8 @@ class Engine:
 
     def add_article(self, article_id: str, data: bytes, replace: bool) -> BuildSummary:
         """Save an (already validated) post and index it; on failure the corpus is left as it was."""
-        if not self._build_lock.acquire(blocking=False):
-            raise store.BuildInProgressError("an index build is already running: wait for it to finish, then retry")
+        self._require_encoder()
+        self._acquire_build()
         try:
             existing = self._existing(article_id)
             if existing is not None and not replace:
@@ -208,9 +244,7 @@ class Engine:
             tmp.write_bytes(data)
             os.replace(tmp, path)
             try:
-                assert self.encoder is not None
-                summary = build_index(self.settings, self.encoder)
-                self._load()
+                summary = self._build()
             except BaseException:
                 if previous is None:
                     path.unlink(missing_ok=True)
@@ -223,8 +257,8 @@ class Engine:
 
     def delete_article(self, article_id: str) -> BuildSummary:
         """Remove a post and its passages; on failure the post is restored."""
-        if not self._build_lock.acquire(blocking=False):
-            raise store.BuildInProgressError("an index build is already running: wait for it to finish, then retry")
+        self._require_encoder()
+        self._acquire_build()
         try:
             path = self._existing(article_id)
             if path is None:
@@ -232,9 +266,10 @@ class Engine:
             previous = path.read_bytes()
             path.unlink()
             try:
-                assert self.encoder is not None
-                summary = build_index(self.settings, self.encoder)
-                self._load()
+                summary = self._build()
+            except IndexUpdateError as exc:
+                path.write_bytes(previous)
+                raise IndexUpdateError(f"{article_id!r} was not deleted: {exc}") from None
             except BaseException:
                 path.write_bytes(previous)
                 raise

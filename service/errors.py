@@ -8,16 +8,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from index.store import BuildInProgressError
-from service.engine import ArticleExistsError, ArticleNotFoundError, NotReadyError
+from index.store import BuildInProgressError, IndexStoreError
+from service.engine import ArticleExistsError, ArticleNotFoundError, IndexUpdateError, NotReadyError
 
 logger = logging.getLogger(__name__)
 
 
 def _field(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
+    where = ".".join(parts) or "body"
+    return where if len(where) <= 60 else where[:57] + "..."
+
+
+def _printable(text: str) -> str:
+    """Text that can be sent as UTF-8 JSON even if it quotes a lone surrogate from the request."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def describe_validation(exc: RequestValidationError) -> str:
@@ -28,6 +35,10 @@ def describe_validation(exc: RequestValidationError) -> str:
         where = _field(tuple(error.get("loc", ())))
         if kind == "json_invalid":
             messages.append('the body is not valid JSON: send {"question": "...", "top_k": 5}')
+        elif kind == "extra_forbidden":
+            messages.append(f"unknown field '{where}': remove it (the fields are 'question' and 'top_k')")
+        elif kind in ("model_attributes_type", "dict_type", "model_type") and where == "body":
+            messages.append('the body must be a JSON object: send {"question": "...", "top_k": 5}')
         elif kind == "missing":
             messages.append(f"'{where}' is missing: add it")
         elif kind == "value_error":
@@ -37,19 +48,35 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(messages) or "invalid request"
 
 
+def _methods_for(request: Request) -> list[str]:
+    """Every method some route accepts on this path (Starlette's Allow header names only the first route's)."""
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {"type": "http", "path": request.scope["path"], "root_path": "", "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": describe_validation(exc)}, status_code=422)
+        return JSONResponse({"detail": _printable(describe_validation(exc))}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 400 and detail == "There was an error parsing the body":
             detail = 'the body could not be read as UTF-8 JSON: send {"question": "..."} encoded as UTF-8'
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        elif exc.status_code == 404 and detail == "Not Found":
+            detail = f"there is nothing at {request.url.path}: the API is described at /docs"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            allowed = ", ".join(_methods_for(request)) or "another method"
+            detail = f"{request.method} is not supported on {request.url.path}: use {allowed}"
+        headers = getattr(exc, "headers", None)
+        return JSONResponse({"detail": _printable(detail)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(NotReadyError)
     async def _not_ready(_: Request, exc: NotReadyError) -> JSONResponse:
@@ -58,6 +85,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BuildInProgressError)
     async def _busy(_: Request, exc: BuildInProgressError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(IndexUpdateError)
+    async def _cannot_update(_: Request, exc: IndexUpdateError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(IndexStoreError)
+    async def _index_problem(_: Request, exc: IndexStoreError) -> JSONResponse:
+        logger.error("index problem: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(ArticleExistsError)
     async def _exists(_: Request, exc: ArticleExistsError) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpus.models import Article, Passage
 from index.answer import CitedPassage
@@ -18,11 +18,17 @@ def check_question(value: str) -> str:
         raise ValueError("question is empty: send a non-empty 'question' field")
     if len(value) > MAX_QUESTION_CHARS:
         raise ValueError(f"question is {len(value)} characters long: send at most {MAX_QUESTION_CHARS}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800" is valid JSON but not text
+        raise ValueError("question contains an invalid character (a lone UTF-16 surrogate): send plain text") from None
     return value
 
 
 class QueryRequest(BaseModel):
     """A question and how many passages to return."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt "topk" is an error, not silently the default
 
     question: str = Field(description="The question, in Japanese or English (1–1,000 characters).")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True, description="How many passages (1–50).")

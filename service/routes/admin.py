@@ -18,7 +18,12 @@ router = APIRouter(tags=["admin"])
     "/admin/reindex",
     response_model=IndexUpdate,
     dependencies=[AdminDep],
-    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+    responses={
+        401: {"model": ErrorBody},
+        403: {"model": ErrorBody},
+        409: {"model": ErrorBody},
+        503: {"model": ErrorBody},
+    },
 )
 async def reindex(engine: EngineDep) -> IndexUpdate:
     """Update the index from the corpus folder (after posts were copied in or removed by hand)."""

@@ -11,15 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from corpus.models import Passage
-from corpus.parse import PostError, parse_post_text
 from index.build import BuildSummary
 from service.deps import AdminDep, EngineDep, SettingsDep
 from service.schemas import ArticleDetail, ArticleSummary, ErrorBody, IndexUpdate
+from service.uploads import OPENAPI_BODY, read_upload, validate_post
 
 router = APIRouter(tags=["articles"])
 ARTICLE_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 _ID_RE = re.compile(ARTICLE_ID)
-UPLOAD_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/octet-stream")
 
 
 def update_response(summary: BuildSummary, started: float, article_id: str | None) -> IndexUpdate:
@@ -70,7 +69,7 @@ def get_passage(passage_id: str, engine: EngineDep) -> Passage:
 
 
 def _check_id(article_id: str) -> str:
-    if not _ID_RE.match(article_id):
+    if not _ID_RE.fullmatch(article_id):
         raise HTTPException(
             422,
             "article id must be 1–100 letters, digits, '_' or '-' (no paths): e.g. 005_my_post",
@@ -91,36 +90,30 @@ def _check_id(article_id: str) -> str:
         413: {"model": ErrorBody},
         415: {"model": ErrorBody},
         422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
     },
-    openapi_extra={"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    openapi_extra=OPENAPI_BODY,
 )
 async def upload_article(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
-    article_id: Annotated[str | None, Query(alias="id", description="File stem for the post; default: a hash.")] = None,
+    article_id: Annotated[
+        str | None, Query(alias="id", description="File stem for the post, e.g. 005_my_post; default: a hash.")
+    ] = None,
     replace: Annotated[bool, Query(description="Replace an existing post with this id.")] = False,
 ) -> IndexUpdate:
-    """Upload one post (the raw file: front matter + body) and index it incrementally."""
+    """Upload one post (the raw file: front matter + body) and index it incrementally.
+
+    The post is validated before anything is written; if indexing fails, the corpus is left as it was.
+    """
     started = time.perf_counter()
-    content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
-    if content_type not in UPLOAD_TYPES:
-        raise HTTPException(415, f"send the post as text/plain (the raw file), not {content_type}")
-    data = await request.body()
-    if len(data) > settings.max_upload_bytes:
-        raise HTTPException(413, f"the post is {len(data)} bytes: the limit is {settings.max_upload_bytes}")
-    if not data.strip():
-        raise HTTPException(422, "the body is empty: send the post file (front matter + body)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise HTTPException(400, "the post is not valid UTF-8: save it as UTF-8 and upload again") from None
+    if article_id is not None:
+        _check_id(article_id)
+    data = await read_upload(request, settings.max_upload_bytes)
     article_id = _check_id(article_id or hashlib.sha1(data).hexdigest()[:16])
-    try:
-        parse_post_text(text, article_id, f"upload {article_id}")
-    except PostError as exc:
-        raise HTTPException(422, str(exc)) from None
-    summary = await asyncio.to_thread(engine.add_article, article_id, text.encode("utf-8"), replace)
+    post = validate_post(data, article_id)
+    summary = await asyncio.to_thread(engine.add_article, article_id, post, replace)
     return update_response(summary, started, article_id)
 
 
@@ -134,6 +127,7 @@ async def upload_article(
         404: {"model": ErrorBody},
         409: {"model": ErrorBody},
         422: {"model": ErrorBody},
+        503: {"model": ErrorBody},
     },
 )
 async def delete_article(article_id: Annotated[str, Path()], engine: EngineDep) -> IndexUpdate:

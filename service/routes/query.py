@@ -38,9 +38,8 @@ def require_json(request: Request) -> None:
     """POST /query takes JSON; say so instead of failing to parse something else."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise HTTPException(
-            415, f"send the question as JSON (Content-Type: application/json), not {content_type or 'no content type'}"
-        )
+        sent = f"not {content_type}" if content_type else "this request had no Content-Type"
+        raise HTTPException(415, f'send the question as JSON with "Content-Type: application/json" ({sent})')
 
 
 @router.post(

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from ragqa.settings import Settings
 from service.engine import Engine
 from service.main import create_app
+from tests.conftest import make_post
 
 TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,6 +35,31 @@ class Service:
     client: TestClient
     engine: Engine
     settings: Settings
+
+
+TINY_POSTS = {
+    "t1_cooling": (
+        "液冷の基礎",
+        "液冷はサーバーの熱を水で運び去る技術であり、空冷より多くの熱を扱える。\n\n"
+        "直接液冷ではコールドプレートをGPUの上に取り付けて冷却水を流す。\n",
+    ),
+    "t2_bakery": (
+        "パン作りの記録",
+        "週末に天然酵母でカンパーニュを焼いた。発酵には室温で十二時間かかった。\n\n"
+        "焼き上がりのクープがきれいに開き、香ばしい香りが台所に広がった。\n",
+    ),
+}
+
+
+def tiny_settings(root: Path, **overrides) -> Settings:
+    """A two-post corpus (builds in seconds) and an empty index folder, for tests that must build from scratch."""
+    posts = root / "posts"
+    posts.mkdir(parents=True)
+    for name, (title, body) in TINY_POSTS.items():
+        (posts / f"{name}.txt").write_text(make_post(title, body), encoding="utf-8")
+    fields = {"corpus_dir": posts, "index_dir": root / "index", "admin_token": TOKEN, "index_poll_seconds": 0}
+    fields.update(overrides)
+    return Settings(**fields)
 
 
 def copy_index(built_index, root: Path, **overrides) -> Settings:

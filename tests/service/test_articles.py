@@ -76,6 +76,8 @@ def test_existing_id_is_409_unless_replace(service: Service) -> None:
         ({"id": "a1"}, '---\ntitle: "t"\n---\n本文です。\n', "text/plain", 422, "no 'date'"),
         ({"id": "a1"}, '---\ntitle: "t"\ndate: 2026-01-01\n---\n\n', "text/plain", 422, "body is empty"),
         ({"id": "a1"}, "", "text/plain", 422, "body is empty"),
+        ({"id": "a1"}, '---\ntitle: "t"\ndate: 2026-01-01\n---\n短い。\n', "text/plain", 422, "no paragraph"),
+        ({"id": "a1"}, "\x00\x01binary", "application/octet-stream", 422, "NUL bytes"),
         ({"id": "a1"}, QUANTUM_POST.encode("shift_jis", "ignore"), "text/plain", 400, "UTF-8"),
         ({"id": "a1"}, "x" * 1_000_001, "text/plain", 413, "limit"),
         ({"id": "a1"}, QUANTUM_POST, "application/json", 415, "text/plain"),
@@ -83,6 +85,8 @@ def test_existing_id_is_409_unless_replace(service: Service) -> None:
         ({"id": "/etc/passwd"}, QUANTUM_POST, "text/plain", 422, "no paths"),
         ({"id": "a\x00b"}, QUANTUM_POST, "text/plain", 422, "no paths"),
         ({"id": "a/b"}, QUANTUM_POST, "text/plain", 422, "no paths"),
+        ({"id": "ab\n"}, QUANTUM_POST, "text/plain", 422, "no paths"),
+        ({"id": "a1"}, QUANTUM_POST, "text/html", 415, "text/plain"),
     ],
 )
 def test_bad_uploads_change_nothing(service: Service, params, content, content_type, status, says) -> None:
@@ -121,3 +125,32 @@ def test_admin_endpoints_are_disabled_without_a_configured_token(built_index, en
     with TestClient(create_app(engine=engine, start=False)) as client:
         response = client.post("/admin/reindex", headers=ADMIN)
     assert response.status_code == 403 and "set RAGQA_ADMIN_TOKEN" in response.json()["detail"]
+
+
+def test_multipart_upload_is_accepted_too(service: Service) -> None:
+    files = {"file": ("quantum.txt", QUANTUM_POST.encode(), "text/plain")}
+    response = service.client.post("/articles", params={"id": "902_quantum"}, files=files, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    assert response.json()["passages_new"] == 2
+    assert (Path(service.settings.corpus_dir) / "902_quantum.txt").read_text(encoding="utf-8") == QUANTUM_POST
+    wrong_field = service.client.post("/articles", params={"id": "903"}, files={"post": files["file"]}, headers=ADMIN)
+    assert wrong_field.status_code == 422 and "file field 'file'" in wrong_field.json()["detail"]
+
+
+def test_deleting_the_last_post_is_refused_and_nothing_is_lost(encoder, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.engine import Engine
+    from service.main import create_app
+    from tests.service.conftest import tiny_settings
+
+    settings = tiny_settings(tmp_path)
+    engine = Engine(settings, encoder)
+    engine.start(background=False)
+    with TestClient(create_app(engine=engine, start=False)) as client:
+        assert client.delete("/articles/t1_cooling", headers=ADMIN).status_code == 200
+        version = engine.retriever.index.version
+        response = client.delete("/articles/t2_bakery", headers=ADMIN)
+        assert response.status_code == 409 and "not deleted" in response.json()["detail"]
+        assert (settings.corpus_dir / "t2_bakery.txt").is_file()
+        assert engine.retriever.index.version == version

@@ -45,3 +45,23 @@ def test_a_failing_batch_fails_each_of_its_questions_and_the_worker_survives() -
         batcher.submit("boom", 1).result(5)
     assert batcher.submit("ok", 1).result(5) == "ok"
     batcher.close()
+
+
+def test_a_bad_question_does_not_fail_the_others_in_its_batch() -> None:
+    gate = threading.Event()
+
+    def handle(questions, top_ks):
+        gate.wait(5)
+        if "boom" in questions:
+            raise ValueError("boom")
+        return questions
+
+    batcher = QueryBatcher(handle)
+    first = batcher.submit("first", 1)
+    time.sleep(0.05)
+    good, bad, other = (batcher.submit(q, 1) for q in ("good", "boom", "other"))
+    gate.set()
+    assert first.result(5) == "first" and good.result(5) == "good" and other.result(5) == "other"
+    with pytest.raises(ValueError):
+        bad.result(5)
+    batcher.close()

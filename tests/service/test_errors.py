@@ -17,6 +17,8 @@ from tests.service.conftest import Service
         ({"question": "液冷", "top_k": 2.5}, 422, "top_k"),
         ({"top_k": 3}, 422, "'question' is missing"),
         ({"question": 42}, 422, "question"),
+        ({"question": "液冷", "topk": 3}, 422, "unknown field 'topk'"),
+        (["液冷"], 422, "must be a JSON object"),
     ],
 )
 def test_bad_query_fields(shared_service: Service, payload: dict, status: int, says: str) -> None:
@@ -33,6 +35,8 @@ def test_bad_query_fields(shared_service: Service, payload: dict, status: int, s
         (b"question=x", "application/x-www-form-urlencoded", 415, "application/json"),
         ('{"question": "液冷"}'.encode("shift_jis"), "application/json", 400, "UTF-8"),
         (b"", "application/json", 422, ""),
+        (b'{"question": "\\ud800"}', "application/json", 422, "lone UTF-16 surrogate"),
+        (b'{"question": "x"}', "", 415, "had no Content-Type"),
     ],
 )
 def test_bad_query_bodies(shared_service: Service, content: bytes, content_type: str, status: int, says: str) -> None:
@@ -56,7 +60,14 @@ def test_bad_get_queries(shared_service: Service, params: dict, says: str) -> No
     assert says in response.json()["detail"]
 
 
-def test_unknown_route_is_a_json_404(shared_service: Service) -> None:
+def test_unknown_route_and_wrong_method_say_what_to_do(shared_service: Service) -> None:
     response = shared_service.client.get("/nope")
-    assert response.status_code == 404
-    assert "detail" in response.json()
+    assert response.status_code == 404 and "/docs" in response.json()["detail"]
+    response = shared_service.client.put("/query", json={"question": "液冷"})
+    assert response.status_code == 405 and "GET, POST" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("question", ["a\x00b", "😀", "？！", "\u200b", "x" * 1000, "SELECT * FROM passages; --"])
+def test_odd_but_valid_questions_are_answered(shared_service: Service, question: str) -> None:
+    response = shared_service.client.post("/query", json={"question": question, "top_k": 2})
+    assert response.status_code == 200 and len(response.json()["passages"]) == 2

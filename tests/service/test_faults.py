@@ -14,7 +14,7 @@ from index import store
 from index.build import build_index
 from service.engine import Engine
 from service.main import create_app
-from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index
+from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index, tiny_settings
 from tests.service.server_process import running_server
 
 # Runs inside the server process: the FAISS write of any build hangs, so the test can kill it mid-write.
@@ -98,36 +98,39 @@ def test_edited_passages_file_falls_back_to_previous_version(built_index, encode
     assert "passages.jsonl" in engine.problems[0]
 
 
-def test_every_version_corrupt_means_not_ready_then_rebuilt(built_index, encoder, tmp_path: Path) -> None:
-    settings = copy_index(built_index, tmp_path, index_poll_seconds=0)
-    only = store.current_version(settings.index_dir)
+def test_every_version_corrupt_means_rebuilt_from_the_corpus(encoder, tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path)
+    only = build_index(settings, encoder).version
     (store.versions_dir(settings.index_dir) / only / "embeddings.npy").write_bytes(b"garbage")
     engine = Engine(settings, encoder)
     engine.start(background=False)
-    assert engine.ready and engine.retriever.index.version != only  # rebuilt from the corpus
+    assert engine.ready and engine.retriever.index.version != only  # rebuilt, never the damaged one
     assert "embeddings.npy" in engine.problems[0]
 
 
-def test_corrupt_version_appearing_on_disk_is_never_served(built_index, encoder, tmp_path: Path) -> None:
-    settings = copy_index(built_index, tmp_path, index_poll_seconds=0.1)
+def test_corrupt_version_appearing_on_disk_is_never_served(built_index, encoder, tmp_path: Path, caplog) -> None:
+    settings = copy_index(built_index, tmp_path, index_poll_seconds=0)  # the test polls by hand
     engine = Engine(settings, encoder)
     engine.start(background=False)
     serving = engine.retriever.index.version
+    # Another process builds a version and its FAISS file is damaged before this service looks at it.
     (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
-    from ragqa.settings import Settings
-
-    # Another process builds a version; the file is damaged before this service looks at it.
-    with store.build_lock(settings.index_dir):
-        pass
-    outside = Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, index_poll_seconds=0)
-    engine._build_lock.acquire()  # keep the watcher off until the damage is done
-    try:
-        new = build_index(outside, encoder).version
-        (store.versions_dir(settings.index_dir) / new / "dense.faiss").write_bytes(b"\0" * 10)
-    finally:
-        engine._build_lock.release()
-    time.sleep(1.0)
-    assert engine.retriever.index.version == serving
+    bad = build_index(settings, encoder).version
+    faiss_file = store.versions_dir(settings.index_dir) / bad / "dense.faiss"
+    intact = faiss_file.read_bytes()
+    faiss_file.write_bytes(b"\0" * 10)
     with TestClient(create_app(engine=engine, start=False)) as client:
+        for _ in range(3):  # looked at once, then not reloaded on every poll
+            engine.poll_once()
+        assert caplog.text.count("refused") == 1
+        ready = client.get("/readyz").json()
+        assert ready["index_version"] == serving and "dense.faiss" in ready["problems"][0]
         assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == serving
+
+        faiss_file.write_bytes(intact)  # repaired; then `ragqa index` makes a newer version
+        (settings.corpus_dir / "901_quantum.txt").unlink()
+        good = build_index(settings, encoder).version
+        engine.poll_once()
+        ready = client.get("/readyz").json()
+        assert ready["index_version"] == good and ready["problems"] == []
     engine.stop()

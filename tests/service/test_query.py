@@ -1,21 +1,9 @@
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.conftest import PASSAGE_FIELDS
 from tests.service.conftest import Service
 
 META = "002_214864c1432d6946"
-PASSAGE_FIELDS = [
-    "rank",
-    "score",
-    "id",
-    "article_id",
-    "title",
-    "date",
-    "section",
-    "paragraph",
-    "text",
-    "highlight",
-    "sources",
-]
 
 
 def test_post_query_returns_cited_passages_and_an_answer(shared_service: Service) -> None:
@@ -60,3 +48,12 @@ def test_concurrent_questions_share_encoder_calls_and_get_their_own_answers(shar
     assert {b["passages"][0]["article_id"] for b in bodies[1::2]} == {META}
     assert batcher.questions - before_questions == len(questions)
     assert batcher.batches - before_batches < len(questions)
+
+
+def test_a_batch_with_mixed_top_k_ranks_each_question_as_if_alone(shared_service: Service) -> None:
+    engine = shared_service.engine
+    asks = [("液冷の普及率は？", 3), ("What is MTIA?", 50), ("HeliosラックのGPU数は？", 7), ("液冷の普及率は？", 50)]
+    results = engine._answer_batch([q for q, _ in asks], [k for _, k in asks])
+    for (question, top_k), result in zip(asks, results):
+        alone = engine.retriever.search(question, top_k)
+        assert [h.passage.id for h in result.hits] == [h.passage.id for h in alone]
