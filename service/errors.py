@@ -58,6 +58,17 @@ def _methods_for(request: Request) -> list[str]:
     return allowed
 
 
+# Errors whose message already tells the user what to do, and the status each one answers with.
+KNOWN_ERRORS: dict[type[Exception], int] = {
+    NotReadyError: 503,
+    IndexStoreError: 503,
+    BuildInProgressError: 409,
+    IndexUpdateError: 409,
+    ArticleExistsError: 409,
+    ArticleNotFoundError: 404,
+}
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers."""
 
@@ -78,30 +89,16 @@ def install(app: FastAPI) -> None:
         headers = getattr(exc, "headers", None)
         return JSONResponse({"detail": _printable(detail)}, status_code=exc.status_code, headers=headers)
 
-    @app.exception_handler(NotReadyError)
-    async def _not_ready(_: Request, exc: NotReadyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+    async def _known(_: Request, exc: Exception) -> JSONResponse:
+        # The most specific class wins (BuildInProgressError is also an IndexStoreError).
+        status = next(KNOWN_ERRORS[cls] for cls in type(exc).__mro__ if cls in KNOWN_ERRORS)
+        if status == 503:
+            logger.error("not serving: %s", exc)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    @app.exception_handler(BuildInProgressError)
-    async def _busy(_: Request, exc: BuildInProgressError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(IndexUpdateError)
-    async def _cannot_update(_: Request, exc: IndexUpdateError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(IndexStoreError)
-    async def _index_problem(_: Request, exc: IndexStoreError) -> JSONResponse:
-        logger.error("index problem: %s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-
-    @app.exception_handler(ArticleExistsError)
-    async def _exists(_: Request, exc: ArticleExistsError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
-    @app.exception_handler(ArticleNotFoundError)
-    async def _missing(_: Request, exc: ArticleNotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+    for error in KNOWN_ERRORS:
+        app.add_exception_handler(error, _known)
 
     @app.exception_handler(UnicodeDecodeError)
     async def _encoding(_: Request, exc: UnicodeDecodeError) -> JSONResponse:

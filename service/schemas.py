@@ -89,3 +89,8 @@ class ErrorBody(BaseModel):
     """Every error: what was wrong and what to do."""
 
     detail: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` for routes: each status answers with an ErrorBody."""
+    return {status: {"model": ErrorBody} for status in statuses}

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from service.deps import AdminDep, EngineDep
 from service.routes.articles import update_response
-from service.schemas import ErrorBody, IndexUpdate
+from service.schemas import IndexUpdate, error_responses
 
 router = APIRouter(tags=["admin"])
 
@@ -18,12 +18,7 @@ router = APIRouter(tags=["admin"])
     "/admin/reindex",
     response_model=IndexUpdate,
     dependencies=[AdminDep],
-    responses={
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses=error_responses(401, 403, 409, 503),
 )
 async def reindex(engine: EngineDep) -> IndexUpdate:
     """Update the index from the corpus folder (after posts were copied in or removed by hand)."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from corpus.models import Passage
 from index.build import BuildSummary
 from service.deps import AdminDep, EngineDep, SettingsDep
-from service.schemas import ArticleDetail, ArticleSummary, ErrorBody, IndexUpdate
+from service.schemas import ArticleDetail, ArticleSummary, IndexUpdate, error_responses
 from service.uploads import OPENAPI_BODY, read_upload, validate_post
 
 router = APIRouter(tags=["articles"])
@@ -48,7 +48,7 @@ def list_articles(engine: EngineDep) -> list[ArticleSummary]:
     ]
 
 
-@router.get("/articles/{article_id}", response_model=ArticleDetail, responses={404: {"model": ErrorBody}})
+@router.get("/articles/{article_id}", response_model=ArticleDetail, responses=error_responses(404))
 def get_article(article_id: str, engine: EngineDep) -> ArticleDetail:
     """One post's metadata and its passages."""
     index = engine.retriever.index
@@ -59,7 +59,7 @@ def get_article(article_id: str, engine: EngineDep) -> ArticleDetail:
     return ArticleDetail(**article.model_dump(), passage_count=len(passages), passages=passages)
 
 
-@router.get("/passages/{passage_id}", response_model=Passage, responses={404: {"model": ErrorBody}})
+@router.get("/passages/{passage_id}", response_model=Passage, responses=error_responses(404))
 def get_passage(passage_id: str, engine: EngineDep) -> Passage:
     """One passage with its citation data."""
     passage = next((p for p in engine.retriever.index.passages if p.id == passage_id), None)
@@ -82,16 +82,7 @@ def _check_id(article_id: str) -> str:
     response_model=IndexUpdate,
     status_code=status.HTTP_201_CREATED,
     dependencies=[AdminDep],
-    responses={
-        400: {"model": ErrorBody},
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        413: {"model": ErrorBody},
-        415: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses=error_responses(400, 401, 403, 409, 413, 415, 422, 503),
     openapi_extra=OPENAPI_BODY,
 )
 async def upload_article(
@@ -121,14 +112,7 @@ async def upload_article(
     "/articles/{article_id}",
     response_model=IndexUpdate,
     dependencies=[AdminDep],
-    responses={
-        401: {"model": ErrorBody},
-        403: {"model": ErrorBody},
-        404: {"model": ErrorBody},
-        409: {"model": ErrorBody},
-        422: {"model": ErrorBody},
-        503: {"model": ErrorBody},
-    },
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 async def delete_article(article_id: Annotated[str, Path()], engine: EngineDep) -> IndexUpdate:
     """Remove a post and its passages from the corpus and the index."""

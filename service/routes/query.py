@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from index.answer import cite, compose_answer
 from service.deps import EngineDep
 from service.engine import Engine
-from service.schemas import MAX_QUESTION_CHARS, MAX_TOP_K, ErrorBody, QueryRequest, QueryResponse
+from service.schemas import MAX_QUESTION_CHARS, MAX_TOP_K, QueryRequest, QueryResponse, error_responses
 
 router = APIRouter(tags=["query"])
-ERRORS = {422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+ERRORS = error_responses(422, 503)
 
 
 async def answer(engine: Engine, request: QueryRequest) -> Response:
@@ -45,7 +45,7 @@ def require_json(request: Request) -> None:
 @router.post(
     "/query",
     response_model=QueryResponse,
-    responses={**ERRORS, 415: {"model": ErrorBody}},
+    responses=error_responses(415, 422, 503),
     dependencies=[Depends(require_json)],
 )
 async def post_query(body: QueryRequest, engine: EngineDep) -> Response:
