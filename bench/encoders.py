@@ -11,11 +11,13 @@ corpus with each encoder's vectors (agreement with sentence-transformers, R@1/R@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ from ragqa.settings import DEFAULT_CORPUS_DIR, Settings  # noqa: E402
 
 # A bare process: import, load, encode one question (cold start), then 200 questions one by one (RSS).
 CHILD = """
-import os, resource, sys, time
+import os, sys, time
 started = time.perf_counter()
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 kind, folder, arena = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
@@ -52,7 +54,8 @@ for i in range(200):
     encode(questions[i % len(questions)])
 import psutil
 rss = psutil.Process().memory_info().rss / 2**20
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forked parent across exec.
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(f"rss {rss:.0f} {peak:.0f}", flush=True)
 """
 
@@ -83,6 +86,14 @@ def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
 
 
+def bare_encode(model: object, question: str) -> np.ndarray:
+    return model.encode([question], prompt="query: ", normalize_embeddings=True)
+
+
+def encode_one(encoder: object, question: str) -> np.ndarray:
+    return encoder.encode_queries([question])
+
+
 def dense_top(query_vectors: np.ndarray, passage_vectors: np.ndarray, k: int) -> np.ndarray:
     """Indices of the top-k passages per question by cosine (vectors are unit length)."""
     return np.argsort(-(query_vectors @ passage_vectors.T), axis=1, kind="stable")[:, :k]
@@ -105,13 +116,12 @@ def main() -> None:
     model = torch_encoder.model
     onnx = {variant: load_onnx_encoder(folder, variant) for variant in VARIANT_FILES}
     names = ["torch-fp32", *onnx]
-    single: dict[str, Callable[[str], np.ndarray]] = {
-        # The floor of the other benchmarks: a bare SentenceTransformer.encode of one question.
-        "torch-fp32": lambda q: model.encode([q], prompt="query: ", normalize_embeddings=True),
-        **{v: (lambda e: lambda q: e.encode_queries([q]))(e) for v, e in onnx.items()},
-    }
+    # The floor of the other benchmarks: a bare SentenceTransformer.encode of one question.
+    single: dict[str, Callable[[str], np.ndarray]] = {"torch-fp32": partial(bare_encode, model)}
+    single.update({variant: partial(encode_one, encoder) for variant, encoder in onnx.items()})
 
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, {platform.processor()}")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, {os.cpu_count()} cores")
+    print(f"# load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (others share the machine)")
     print(f"# {len(texts)} questions, {len(passage_texts)} passages, graphs in {folder / ONNX_DIR}\n")
 
     # 1. One question at a time, encoders interleaved so that machine drift hits all alike.
@@ -170,7 +180,7 @@ def main() -> None:
         mrr = np.mean([reciprocal_rank(f, 10) for f in flags])
         cosine = float((query_vectors[name] * query_vectors["torch-fp32"]).sum(1).min())
         print(f"| {name} | {same_first:.3f} | {overlap:.3f} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {cosine:.4f} |")
-    del torch_encoder, model, onnx, single
+    del torch_encoder, model, onnx, single  # the children below measure alone
 
     # 4. Bare processes: spawn → first vector (best of repeats), RSS after 200 questions.
     configs = [("torch-fp32", "torch", False)]
@@ -184,12 +194,13 @@ def main() -> None:
             cold[label].append(seconds)
             memory[label] = (rss, peak)
     torch_cold, torch_rss = min(cold["torch-fp32"]), memory["torch-fp32"][0]
-    print(f"\n| bare process | spawn → first vector s (best of {args.repeats}) | ratio | RSS after 200 q MB | peak MB |")
+    print(f"\n| bare process | spawn → first vector s (best of {args.repeats}) | ratio | RSS after 200 q MB | peak |")
     print("| --- | --- | --- | --- | --- |")
     for label, _, _ in configs:
         seconds = min(cold[label])
         rss, peak = memory[label]
-        print(f"| {label} | {seconds:.2f} | {seconds / torch_cold:.2f}× | {rss:.0f} ({rss / torch_rss:.2f}×) | {peak:.0f} |")
+        ratio = rss / torch_rss
+        print(f"| {label} | {seconds:.2f} | {seconds / torch_cold:.2f}× | {rss:.0f} ({ratio:.2f}×) | {peak:.0f} MB |")
 
     print("\n| graph | MB | sha256 check s (part of each ORT load above) |")
     print("| --- | --- | --- |")
@@ -198,6 +209,7 @@ def main() -> None:
         started = time.perf_counter()
         file_sha256(path)
         print(f"| {variant} | {path.stat().st_size / 1e6:.0f} | {time.perf_counter() - started:.2f} |")
+    print(f"\n# load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
