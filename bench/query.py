@@ -16,10 +16,11 @@ import statistics
 import time
 from urllib.parse import urlparse
 
-from index.embedder import load_encoder
 from load import QUESTIONS, report, run_load
 
-from index.retriever import HybridRetriever, load_latest
+from index.model import load_encoder
+from index.retriever import HybridRetriever
+from index.version import load_latest
 from ragqa.settings import get_settings
 from service.server_process import running_server
 

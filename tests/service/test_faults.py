@@ -82,9 +82,9 @@ def test_truncated_faiss_file_falls_back_to_previous_version(built_index, encode
     with TestClient(create_app(settings, engine=engine, start=False)) as client:
         ready = client.get("/readyz").json()
         assert ready["index_version"] == old
-        assert "dense.faiss does not match its checksum" in ready["problems"][0]
+        assert "dense/index.faiss does not match its checksum" in ready["problems"][0]
         assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == old
-    assert "dense.faiss does not match its checksum" in caplog.text
+    assert "dense/index.faiss does not match its checksum" in caplog.text
 
 
 def test_edited_passages_file_falls_back_to_previous_version(built_index, encoder, tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_corrupt_version_appearing_on_disk_is_never_served(built_index, encoder,
             engine.poll_once()
         assert caplog.text.count("refused") == 1
         ready = client.get("/readyz").json()
-        assert ready["index_version"] == serving and "dense.faiss" in ready["problems"][0]
+        assert ready["index_version"] == serving and "dense/index.faiss" in ready["problems"][0]
         assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == serving
 
         faiss_file.write_bytes(intact)  # repaired; then `ragqa index` makes a newer version
