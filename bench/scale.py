@@ -85,7 +85,7 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str) -> LoadedInde
         corpus_fingerprint="",
         passage_count=len(passages),
         article_count=0,
-        backends=[lexical.name, dense.name],
+        backends={"bm25": lexical.name, "dense": dense.name},
         created_at="",
         files={},
     )

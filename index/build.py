@@ -22,6 +22,8 @@ from index.model import Encoder
 from index.tokenize import TokenForm
 from index.vectors import embed_documents
 from index.version import (
+    DENSE,
+    LEXICAL,
     Manifest,
     SentenceTable,
     VersionContents,
@@ -177,7 +179,7 @@ def build_index(
                 if sentence_blocks
                 else np.zeros((0, encoder.dimension), np.float16),
             ),
-            backends={lexical.name: lexical, dense.name: dense},
+            backends={LEXICAL: lexical, DENSE: dense},
         )
         fields = {
             "model": encoder.name,

@@ -14,13 +14,12 @@ from index.backends import Hits, Queries
 from index.fusion import reciprocal_rank_fusion, weighted_fusion
 from index.model import Encoder
 from index.params import RankParams
-from index.version import LoadedIndex
+from index.version import DENSE, LEXICAL, LoadedIndex
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "bm25", "rrf"]
 MODES: tuple[Mode, ...] = ("bm25", "dense", "rrf", "hybrid")
-LEXICAL, DENSE = "bm25", "dense"  # the backends a version holds, by name
 
 
 @dataclass

@@ -7,7 +7,8 @@ A version folder holds ``manifest.json`` (written by ``store``) and::
     keys.json         per row, the embedding key under which its vectors are reused by the next build
     embeddings.npy    (rows, dimension) float32 unit passage vectors
     sentences.npz     offsets (rows + 1), spans (sentences, 2) into the passage text, vectors float16
-    bm25/, dense/     one sub-folder per backend, written by the backend's own ``save``
+    bm25/, dense/     one sub-folder per role (lexical "bm25", vector "dense"), written by the backend's own
+                      ``save``; the manifest names the registered backend that fills each role
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 #: Bump when the layout above changes: older versions are refused with "run `ragqa index` to rebuild".
 FORMAT_VERSION = 3
+LEXICAL, DENSE = "bm25", "dense"  # the roles a version's backends fill (and their sub-folders)
 PASSAGES = "passages.jsonl"
 ARTICLES = "articles.json"
 KEYS = "keys.json"
@@ -54,7 +56,7 @@ class Manifest(BaseModel):
     corpus_fingerprint: str
     passage_count: int
     article_count: int
-    backends: list[str]
+    backends: dict[str, str]  # role (sub-folder) -> registered backend name, e.g. {"dense": "dense"}
     created_at: str
     files: dict[str, str]
 
@@ -74,7 +76,7 @@ class SentenceTable:
 
 @dataclass
 class VersionContents:
-    """Everything a version holds, in memory (what a build writes and a load returns)."""
+    """Everything a version holds, in memory; ``backends`` is keyed by role ("bm25", "dense")."""
 
     passages: list[Passage]
     articles: list[Article]
@@ -86,7 +88,7 @@ class VersionContents:
 
 @dataclass
 class LoadedIndex:
-    """A verified index version in memory; its backends are reached through the ``Backend`` protocol."""
+    """A verified index version in memory; its backends (by role) are reached through the ``Backend`` protocol."""
 
     manifest: Manifest
     passages: list[Passage]
@@ -120,16 +122,16 @@ def write_version(index_dir: Path, contents: VersionContents, fields: dict[str, 
         np.save(folder / EMBEDDINGS, contents.vectors)
         table = contents.sentences
         np.savez(folder / SENTENCES, offsets=table.offsets, spans=table.spans, vectors=table.vectors)
-        for name, backend in contents.backends.items():
-            (folder / name).mkdir()
-            backend.save(folder / name)
+        for role, backend in contents.backends.items():
+            (folder / role).mkdir()
+            backend.save(folder / role)
         return {
             **fields,
             "format_version": FORMAT_VERSION,
             "dimension": int(contents.vectors.shape[1]),
             "passage_count": len(contents.passages),
             "article_count": len(contents.articles),
-            "backends": list(contents.backends),
+            "backends": {role: backend.name for role, backend in contents.backends.items()},
         }
 
     return Manifest.model_validate(store.write_version(index_dir, store.new_version_name(), write))
@@ -178,7 +180,7 @@ def load_version(folder: Path, model: str | None = None) -> LoadedIndex:
         articles=articles,
         vectors=np.load(folder / EMBEDDINGS),
         sentences=_read_sentences(folder, np.float32),
-        backends={name: get_backend(name).load(folder / name) for name in manifest.backends},
+        backends={role: get_backend(name).load(folder / role) for role, name in manifest.backends.items()},
     )
 
 

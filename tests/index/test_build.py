@@ -43,7 +43,7 @@ def test_full_build_embeds_every_passage(built_index) -> None:
     assert {"passages.jsonl", "embeddings.npy", "dense/index.faiss", "bm25/tokenizer.json", "sentences.npz"} <= set(
         manifest.files
     )
-    assert manifest.backends == ["bm25", "dense"]
+    assert manifest.backends == {"bm25": "bm25", "dense": "dense"}
 
 
 def test_unchanged_corpus_is_not_rebuilt(index_copy: Settings, encoder) -> None:
