@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from corpus.clean import CleanStats, Paragraph, clean_body
-from corpus.dedupe import MIN_PASSAGE_CHARS, dedupe_paragraphs, split_long
+from corpus.dedupe import MIN_PASSAGE_CHARS, NEAR_DUPLICATE, dedupe_paragraphs, split_long
 from corpus.models import Article, Passage, Source
 from corpus.parse import PostError, RawPost, post_paths, read_post
 from corpus.text import char_ngrams, containment, passage_id
@@ -103,14 +103,12 @@ def build_passages(posts: list[RawPost]) -> tuple[list[Passage], list[ArticleSta
 
 
 def _drop_contained(passages: list[Passage]) -> list[Passage]:
-    """After capping, make sure no passage is ≥ 90 % inside another (pieces can line up with short copies)."""
+    """After capping, drop a passage that is a near-duplicate of a longer one (pieces can line up with short copies)."""
     grams = [char_ngrams(p.text) for p in passages]
     keep = []
     for i, passage in enumerate(passages):
-        inside = any(
-            j != i and (len(passages[j].text), j) > (len(passage.text), i) and containment(grams[i], grams[j]) >= 0.9
-            for j in range(len(passages))
-        )
+        larger = (j for j in range(len(passages)) if (len(passages[j].text), j) > (len(passage.text), i))
+        inside = any(containment(grams[i], grams[j]) >= NEAR_DUPLICATE for j in larger)
         if inside:
             logger.debug("passage %s is contained in another after capping; dropped", passage.id)
         else:

@@ -25,7 +25,6 @@ class RawPost:
 
     article: Article
     body: list[tuple[int, str]]
-    front_matter_title: str
 
 
 def post_paths(corpus_dir: Path) -> list[Path]:
@@ -93,7 +92,7 @@ def parse_post_text(text: str, article_id: str, name: str | None = None) -> RawP
         author=str(meta["author"]) if meta.get("author") else None,
         excerpt=str(meta["excerpt"]) if meta.get("excerpt") else None,
     )
-    return RawPost(article=article, body=body, front_matter_title=raw_title)
+    return RawPost(article=article, body=body)
 
 
 def _repair_title(raw_title: str, body: list[tuple[int, str]]) -> tuple[str, list[tuple[int, str]]]:

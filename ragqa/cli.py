@@ -57,10 +57,11 @@ def passages(
 
 
 def _load_encoder():  # type: ignore[no-untyped-def]
-    from index.embedder import ModelError, load_encoder
+    from index.model import ModelError, load_encoder
 
+    settings = get_settings()
     try:
-        return load_encoder(get_settings())
+        return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -79,7 +80,14 @@ def index(
     settings = get_settings()
     encoder = _load_encoder()
     try:
-        summary = build_index(settings, encoder, corpus, index_dir, show_progress=True, force=force)
+        summary = build_index(
+            corpus or settings.corpus_dir,
+            index_dir or settings.index_dir,
+            encoder,
+            settings.build_options(),
+            show_progress=True,
+            force=force,
+        )
     except (IndexStoreError, ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -96,8 +104,10 @@ def index(
 
 
 def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
-    from index.retriever import HybridRetriever, load_latest
+    from index.params import load_rank_params
+    from index.retriever import HybridRetriever
     from index.store import IndexStoreError
+    from index.version import load_latest
 
     settings = get_settings()
     encoder = _load_encoder()
@@ -106,7 +116,7 @@ def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
     except IndexStoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return HybridRetriever(loaded, encoder)
+    return HybridRetriever(loaded, encoder, load_rank_params())
 
 
 @app.command()
@@ -155,6 +165,7 @@ def evaluate(
     retriever = _open_retriever(index_dir)
     report = run_eval(retriever, load_questions(questions or QUESTIONS_PATH))
     typer.echo(format_table(report))
+    typer.echo("ranking parameters: " + json.dumps(retriever.params.as_dict()))
     write_report(report, output)
     typer.echo(f"report written to {output}")
     if save_expected:
@@ -167,15 +178,15 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default RAGQA_PORT, 8000).")] = None,
 ) -> None:
     """Serve the HTTP API and search page (builds the index first if there is none)."""
-    from service.engine import Engine
+    from service.config import engine_from_settings
 
     settings = get_settings()
     # Start loading the model now, so it overlaps with importing and starting the web server.
-    engine = Engine(settings)
+    engine = engine_from_settings(settings)
     engine.start(background=True)
     from service.main import run
 
-    run(host or settings.host, port or settings.port, engine)
+    run(settings, host or settings.host, port or settings.port, engine)
 
 
 def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]

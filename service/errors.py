@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from corpus.posts import PostExistsError, PostNotFoundError
 from index.store import BuildInProgressError, IndexStoreError
-from service.engine import ArticleExistsError, ArticleNotFoundError, IndexUpdateError, NotReadyError
+from service.engine import IndexUpdateError, NotReadyError
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ KNOWN_ERRORS: dict[type[Exception], int] = {
     IndexStoreError: 503,
     BuildInProgressError: 409,
     IndexUpdateError: 409,
-    ArticleExistsError: 409,
-    ArticleNotFoundError: 404,
+    PostExistsError: 409,
+    PostNotFoundError: 404,
 }
 
 

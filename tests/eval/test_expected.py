@@ -8,7 +8,8 @@ import pytest
 
 from eval.metrics import load_questions
 from eval.run import EXPECTED_PATH, METRICS, QUESTIONS_PATH, evaluate
-from index.retriever import HybridRetriever, load_latest
+from index.retriever import HybridRetriever
+from index.version import load_latest
 
 TOLERANCE = 0.02
 

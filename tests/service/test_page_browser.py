@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 import pytest
 
 from ragqa.settings import DEFAULT_CORPUS_DIR
-from tests.service.server_process import running_server
+from service.server_process import running_server
 
 pytestmark = pytest.mark.browser
 
