@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Self
 
@@ -10,6 +11,14 @@ import numpy as np
 
 from index.backends import Documents, Hits, Queries
 from index.tokenize import TokenForm, japanese_tokenizer
+
+
+def _import_bm25s():  # type: ignore[no-untyped-def]
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import, which bypasses the application's log level.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 
 class BM25Backend:
@@ -24,7 +33,7 @@ class BM25Backend:
         self._bm25 = None
 
     def build(self, docs: Documents) -> None:
-        import bm25s
+        bm25s = _import_bm25s()
 
         self._bm25 = bm25s.BM25()
         self._bm25.index([self.tokenize(t) for t in docs.texts], show_progress=False)
@@ -59,8 +68,7 @@ class BM25Backend:
 
     @classmethod
     def load(cls, folder: Path) -> Self:
-        import bm25s
-
+        bm25s = _import_bm25s()
         options = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
         backend = cls(options["form"], options["drop_stopwords"])
         backend._bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from service.deps import EngineDep
 from service.schemas import Health
+from service.security import public_message
 
 router = APIRouter(tags=["health"])
 
@@ -22,12 +23,15 @@ def readyz(engine: EngineDep) -> JSONResponse:
     """200 once the model and the index are loaded; 503 with the reason before (or if loading failed)."""
     retriever = engine.current
     if retriever is None:
-        body = Health(status=engine.status, problems=engine.problems)
+        body = Health(
+            status=public_message(engine.status, engine.settings),
+            problems=[public_message(p, engine.settings) for p in engine.problems],
+        )
         return JSONResponse(body.model_dump(), status_code=503)
     body = Health(
         status="building" if engine.building else "ready",
         index_version=retriever.index.version,
         passages=len(retriever.index.passages),
-        problems=engine.problems,
+        problems=[public_message(p, engine.settings) for p in engine.problems],
     )
     return JSONResponse(body.model_dump(), status_code=200)
