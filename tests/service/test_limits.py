@@ -66,9 +66,11 @@ def _send_big(server: Server, path: str, chunked: bool, headers: dict[str, str])
             sock.sendall((head + "\r\n").encode())
             sent = 0
             while sent < BIG and not select.select([sock], [], [], 0)[0]:  # stop once the server has answered
-                piece = filler if sent else start + filler
+                piece = (filler if sent else start + filler)[: BIG - sent]
                 sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n" if chunked else piece)
                 sent += len(piece)
+            if chunked and sent >= BIG:
+                sock.sendall(b"0\r\n\r\n")  # the server never answered early: end the body
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed; its answer is still in our receive buffer
         status, body = _read_response(sock)
