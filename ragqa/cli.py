@@ -104,15 +104,20 @@ def index(
 
 
 def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
+    from index import store
     from index.params import load_rank_params
     from index.retriever import HybridRetriever
     from index.store import IndexStoreError
     from index.version import load_latest
 
     settings = get_settings()
+    index_dir = index_dir or settings.index_dir
+    if not store.candidate_versions(index_dir):  # before the model, which takes seconds to load
+        typer.echo(f"error: no index in {index_dir}: run `ragqa index` to build it", err=True)
+        raise typer.Exit(2)
     encoder = _load_encoder()
     try:
-        loaded, _ = load_latest(index_dir or settings.index_dir, encoder.name)
+        loaded, _ = load_latest(index_dir, encoder.name)
     except IndexStoreError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -19,7 +19,9 @@ from ragqa.settings import Settings, get_settings
 from service import errors
 from service.config import engine_from_settings
 from service.engine import Engine
+from service.limits import BodySizeLimitMiddleware, body_limit_for
 from service.routes import admin, articles, health, query
+from service.security import SecurityHeadersMiddleware
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -41,9 +43,16 @@ def create_app(settings: Settings, engine: Engine | None = None, start: bool = T
         version=__version__,
         description="Ask questions in Japanese or English; get ranked, cited paragraphs of the posts.",
         lifespan=lifespan,
+        # FastAPI's Swagger UI and ReDoc pages load their assets from a CDN and run an inline script, which
+        # the Content-Security-Policy forbids; the schema itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
+    # Added last = outermost: the headers also go on the 413s of the body limit.
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings.max_upload_bytes))
+    app.add_middleware(SecurityHeadersMiddleware)
     errors.install(app)
     for router in (query.router, articles.router, admin.router, health.router):
         app.include_router(router)
@@ -68,4 +77,4 @@ def run(settings: Settings, host: str, port: int, engine: Engine | None = None) 
 
     logger.info("ragqa %s on http://%s:%d (readiness at /readyz)", __version__, host, port)
     app = create_app(settings, engine=engine, start=engine is None)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Self
 
@@ -12,6 +13,14 @@ from index.backends.base import Documents, Hits, Queries, check_mask
 from index.tokenize import TokenForm, japanese_tokenizer
 
 OPTIONS_FILE = "tokenizer.json"
+
+
+def _import_bm25s():  # type: ignore[no-untyped-def]
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import, which bypasses the application's log level.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 
 class BM25Backend:
@@ -26,7 +35,7 @@ class BM25Backend:
         self._bm25 = None
 
     def build(self, docs: Documents) -> None:
-        import bm25s
+        bm25s = _import_bm25s()
 
         self._bm25 = bm25s.BM25()
         self._bm25.index([self.tokenize(t) for t in docs.texts], show_progress=False)
@@ -69,8 +78,7 @@ class BM25Backend:
 
     @classmethod
     def load(cls, folder: Path, **options: Any) -> Self:
-        import bm25s
-
+        bm25s = _import_bm25s()
         saved = json.loads((folder / OPTIONS_FILE).read_text(encoding="utf-8"))
         backend = cls(**{**saved, **options})
         backend._bm25 = bm25s.BM25.load(str(folder), show_progress=False, verbosity=0)

@@ -1,5 +1,6 @@
 """BM25 over fugashi tokens: tokenization, search, the row mask, save/load."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,29 @@ def test_registry_names_both_backends() -> None:
     assert get_backend("bm25") is BM25Backend and set(BACKENDS) == {"bm25", "dense"}
     with pytest.raises(ValueError, match="known are bm25, dense"):
         get_backend("nope")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)  # like logging.basicConfig's handler: the logger levels decide
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_building_logs_no_bm25s_debug_lines_at_info(tmp_path) -> None:
+    root = logging.getLogger()
+    handler, level = _Collect(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # what `ragqa` configures without --verbose
+    try:
+        backend = BM25Backend()
+        backend.build(Documents(["液冷はGPUを冷やす。", "電力の話。"]))
+        backend.save(tmp_path)
+        BM25Backend.load(tmp_path)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    debug = [r.getMessage() for r in handler.records if r.name.startswith("bm25s") and r.levelno < logging.INFO]
+    assert debug == []
