@@ -162,7 +162,7 @@ def evaluate(
             for c in configurations[1:]
         }
         # Holm over the configurations compared with the default, separately for each metric and slice.
-        adjusted = {c: {} for c in configurations[1:]}  # type: dict[str, dict[str, float]]
+        adjusted: dict[str, dict[str, float]] = {c: {} for c in configurations[1:]}
         for metric in METRICS:
             for c, p in zip(configurations[1:], holm([raw[c][metric] for c in configurations[1:]])):
                 adjusted[c][metric] = p
@@ -186,8 +186,8 @@ def evaluate(
     abstention = {}
     for configuration in configurations:
         flags = [r.abstained for r in retrieved.rankings[configuration]]
-        if all(flag is not None for flag in flags):
-            abstention[configuration] = abstention_rates(flags, [q.answerable for q in chosen])  # type: ignore[arg-type]
+        if all(flag is not None for flag in flags):  # only once results say whether they abstained
+            abstention[configuration] = abstention_rates([bool(f) for f in flags], [q.answerable for q in chosen])
 
     per_question = [
         QuestionRanks(

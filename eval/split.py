@@ -40,7 +40,7 @@ def _id_hash(question_id: str) -> int:
 
 def assign_splits(questions: list[Question]) -> dict[str, str]:
     """The split of every question: the frozen ones unchanged, the rest assigned (id → 'dev'|'test')."""
-    splits = {q.id: q.split for q in questions if q.split is not None}
+    splits: dict[str, str] = {q.id: q.split for q in questions if q.split is not None}
     per_stratum: dict[tuple[str, str, str], Counter[str]] = {}
     overall: Counter[str] = Counter(splits.values())
     for q in questions:
@@ -54,7 +54,7 @@ def assign_splits(questions: list[Question]) -> dict[str, str]:
         splits[q.id] = chosen
         counts[chosen] += 1
         overall[chosen] += 1
-    return {q.id: splits[q.id] for q in questions}  # type: ignore[misc]
+    return {q.id: splits[q.id] for q in questions}
 
 
 def assign_splits_file(path: Path = QUESTIONS_PATH) -> int:

@@ -131,3 +131,25 @@ def test_questions_without_split_are_refused() -> None:
 def test_tolerance_is_the_larger_of_half_the_ci_and_two_points() -> None:
     assert tolerance({"mean": 0.9, "low": 0.8, "high": 1.0}) == pytest.approx(0.1)
     assert tolerance({"mean": 0.95, "low": 0.945, "high": 0.955}) == pytest.approx(0.02)
+
+
+class AbstainingRetriever(ScriptedRetriever):
+    """Results that carry an answer (None when abstaining) and a confidence, as the answer stage will."""
+
+    def search_many(self, texts: list[str], top_k: int, mode: str, vectors: np.ndarray) -> list[object]:
+        hits = super().search_many(texts, top_k, mode, vectors)
+        return [
+            SimpleNamespace(hits=h, answer=None if t in ("u1", "e2") else "…", confidence=0.5)
+            for t, h in zip(texts, hits)
+        ]
+
+
+def test_abstention_is_reported_once_results_carry_an_answer() -> None:
+    result = evaluate(AbstainingRetriever(), QUESTIONS, ["hybrid"], split="test")  # type: ignore[arg-type]
+    assert result.abstention["hybrid"] == {
+        "unanswerable": 1,
+        "abstention_rate": 1.0,
+        "answerable": 4,
+        "false_abstention_rate": 0.25,
+    }
+    assert result.row("hybrid", "lang", "all").scores["R@1"].mean == 1.0  # type: ignore[union-attr]
