@@ -1,4 +1,4 @@
-"""`ragqa eval` and `ragqa ask` say at once that there is no index, without loading the model first."""
+"""`ragqa eval` refuses bad options, and `ragqa eval`/`ragqa ask` report a missing index, before loading the model."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ def test_missing_index_is_reported_before_the_model_loads(
     assert result.exit_code == 2, result.output
     assert "no index in" in result.output and "run `ragqa index`" in result.output
     assert took < 2
+
+
+def test_unknown_split_is_refused() -> None:
+    result = runner.invoke(app, ["eval", "--split", "train"])
+    assert result.exit_code == 2
+    assert "--split must be dev, test or all" in result.output
+
+
+def test_save_expected_needs_the_test_split() -> None:
+    result = runner.invoke(app, ["eval", "--split", "dev", "--save-expected"])
+    assert result.exit_code == 2
+    assert "add --split test" in result.output
+
+
+def test_unknown_configuration_is_refused() -> None:
+    result = runner.invoke(app, ["eval", "--compare", "bm25,colbert"])
+    assert result.exit_code == 2
+    assert "colbert" in result.output and "hybrid" in result.output
