@@ -14,7 +14,6 @@ import gc
 import random
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import psutil
@@ -22,13 +21,11 @@ from load import QUESTIONS
 
 from corpus.loader import load_corpus
 from corpus.models import Passage
-from corpus.text import split_sentences
+from corpus.text import sentence_spans, split_sentences
 from index import store
-from index.backends import Documents, Queries
-from index.dense import FaissBackend
-from index.documents import sentence_spans
-from index.lexical import BM25Backend
-from index.retriever import HybridRetriever, LoadedIndex, load_latest
+from index.backends import BM25Backend, Documents, FaissBackend, Queries
+from index.retriever import HybridRetriever
+from index.version import LoadedIndex, Manifest, SentenceTable, load_latest
 from ragqa.settings import get_settings
 
 
@@ -79,29 +76,21 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str) -> LoadedInde
     spans = [sentence_spans(t) for t in texts]
     offsets = np.cumsum([0] + [len(s) for s in spans])
     sent_vectors = np.repeat(vectors, [len(s) for s in spans], axis=0).astype(np.float16)
-    manifest = store.Manifest(
+    manifest = Manifest(
         version=f"synthetic-{len(passages)}",
         model="stand-in",
-        dim=vectors.shape[1],
+        variant="synthetic",
+        dimension=vectors.shape[1],
         document_format="text",
         corpus_fingerprint="",
         passage_count=len(passages),
         article_count=0,
+        backends={"bm25": lexical.name, "dense": dense.name},
         created_at="",
         files={},
     )
-    return LoadedIndex(
-        Path("."),
-        manifest,
-        passages,
-        [],
-        vectors,
-        offsets,
-        np.asarray([x for s in spans for x in s], np.int32),
-        sent_vectors,
-        lexical,
-        dense,
-    )
+    sentences = SentenceTable(offsets, np.asarray([x for s in spans for x in s], np.int32), sent_vectors)
+    return LoadedIndex(manifest, passages, [], vectors, sentences, {lexical.name: lexical, dense.name: dense})
 
 
 def recall_at_10(approx: FaissBackend, exact: FaissBackend, queries: np.ndarray) -> float:
@@ -154,10 +143,10 @@ def main() -> None:
                     times.append((time.perf_counter() - t) * 1000)
             times.sort()
             if kind == "flat":
-                exact = loaded.dense
+                exact = loaded.backends["dense"]
                 recall = "exact"
             else:
-                recall = f"{recall_at_10(loaded.dense, exact, qvecs):.3f}"  # type: ignore[arg-type]
+                recall = f"{recall_at_10(loaded.backends['dense'], exact, qvecs):.3f}"  # type: ignore[arg-type]
             print(
                 f"{n:>9} {kind:>6} {build_s:>8.1f} {rss / 1e6 / (n / 1000):>10.2f} "
                 f"{statistics.median(times):>7.2f} {times[int(0.95 * len(times))]:>7.2f} {recall:>10}"

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from index.backends.dense import IndexKind
+from index.documents import DocumentFormat
+from index.model.materialise import DEFAULT_MODEL
+from index.tokenize import TokenForm
+
+if TYPE_CHECKING:
+    from index.build import BuildOptions
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS_DIR = PROJECT_ROOT / "corpus" / "posts"
-DEFAULT_MODEL = "multilingual-e5-small"
 
 
 class Settings(BaseSettings):
@@ -32,13 +39,13 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "ragqa" / "models",
         description="Where the offline model is materialised as a sentence-transformers folder.",
     )
-    faiss_index: Literal["flat", "hnsw", "ivf"] = Field(
+    faiss_index: IndexKind = Field(
         "flat", description="FAISS index type: exact 'flat' for small corpora, 'hnsw' or 'ivf' for large ones."
     )
-    document_format: Literal["text", "title+text", "title+section+text"] = Field(
+    document_format: DocumentFormat = Field(
         "title+section+text", description="What is embedded and BM25-indexed for a passage (context before the text)."
     )
-    bm25_tokens: Literal["surface", "lemma"] = Field("lemma", description="Token form for BM25.")
+    bm25_tokens: TokenForm = Field("lemma", description="Token form for BM25.")
     embed_batch_size: int = Field(32, ge=1)
     torch_threads: int = Field(0, ge=0, description="Threads for the encoder; 0 keeps torch's default.")
     admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
@@ -47,6 +54,18 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1_000_000
     index_poll_seconds: float = Field(2.0, ge=0, description="How often the service checks for a newer index.")
     keep_versions: int = Field(3, ge=1, description="Complete index versions kept on disk (for fallback).")
+
+    def build_options(self) -> BuildOptions:
+        """The index-build knobs as the plain object ``index.build`` takes."""
+        from index.build import BuildOptions
+
+        return BuildOptions(
+            document_format=self.document_format,
+            bm25_tokens=self.bm25_tokens,
+            faiss_index=self.faiss_index,
+            embed_batch_size=self.embed_batch_size,
+            keep_versions=self.keep_versions,
+        )
 
 
 @lru_cache
