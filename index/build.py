@@ -18,7 +18,7 @@ from index import store
 from index.backends import BM25Backend, Documents, FaissBackend
 from index.backends.dense import IndexKind
 from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
-from index.model import Encoder
+from index.model import Encoder, vector_group
 from index.tokenize import TokenForm
 from index.vectors import embed_documents
 from index.version import (
@@ -98,7 +98,7 @@ def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.n
 
 
 def _unchanged(index_dir: Path, fingerprint: str, encoder: Encoder, options: BuildOptions) -> Manifest | None:
-    """The current version's manifest if it was built from this corpus, model and document format."""
+    """The current version's manifest if it was built from this corpus, model, vector group and document format."""
     current = _current_manifest(index_dir)
     if current is None:
         return None
@@ -106,6 +106,7 @@ def _unchanged(index_dir: Path, fingerprint: str, encoder: Encoder, options: Bui
     same = (
         manifest.corpus_fingerprint == fingerprint
         and manifest.model == encoder.name
+        and vector_group(manifest.variant) == vector_group(encoder.variant)
         and manifest.document_format == options.document_format
     )
     return manifest if same else None
@@ -146,7 +147,8 @@ def build_index(
         documents = [document_text(p, options.document_format) for p in passages]
         text_spans = [sentence_spans(p.text) for p in passages]
         sentences = [[sentence_document(p.title, p.text[s:e]) for s, e in doc] for p, doc in zip(passages, text_spans)]
-        keys = [embedding_key(encoder.name, d, s) for d, s in zip(documents, sentences)]
+        group = vector_group(encoder.variant)
+        keys = [embedding_key(encoder.name, d, s, group) for d, s in zip(documents, sentences)]
 
         previous, old_ids = _previous_vectors(index_dir, encoder.name)
         todo = [i for i, key in enumerate(keys) if key not in previous]

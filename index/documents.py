@@ -26,6 +26,11 @@ def sentence_document(title: str, sentence: str) -> str:
     return f"{title}\n{sentence}"
 
 
-def embedding_key(model: str, document: str, sentences: list[str]) -> str:
-    """Key under which a passage's embeddings are reused: same model and same embedded texts."""
-    return hashlib.sha1("\x00".join([model, document, *sentences]).encode()).hexdigest()
+def embedding_key(model: str, document: str, sentences: list[str], group: str = "fp32") -> str:
+    """Key under which a passage's embeddings are reused: same model, vector group and embedded texts.
+
+    ``group`` is ``index.model.vector_group`` of the encoder's variant: int8 vectors are never reused for
+    float32 ones (or back). Float32 keys are those of indexes built before variants existed.
+    """
+    parts = [model, document, *sentences] if group == "fp32" else [model, f"vectors:{group}", document, *sentences]
+    return hashlib.sha1("\x00".join(parts).encode()).hexdigest()

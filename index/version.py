@@ -27,6 +27,7 @@ from corpus.models import Article, Passage
 from corpus.text import char_ngrams
 from index import store
 from index.backends import Backend, get_backend
+from index.model.base import vector_group
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ SENTENCES = "sentences.npz"
 
 
 class IndexModelMismatchError(store.IndexStoreError):
-    """The index was built with another embedding model than the one configured."""
+    """The index was built with another embedding model (or vector group) than the one configured."""
 
 
 class Manifest(BaseModel):
@@ -164,13 +165,19 @@ def _read_sentences(folder: Path, dtype: type) -> SentenceTable:
     return SentenceTable(data["offsets"], data["spans"], data["vectors"].astype(dtype))
 
 
-def load_version(folder: Path, model: str | None = None) -> LoadedIndex:
-    """Verify a version's checksums (and model) and load it."""
+def load_version(folder: Path, model: str | None = None, variant: str | None = None) -> LoadedIndex:
+    """Verify a version's checksums (and model, and that ``variant``'s vectors mix with its own) and load it."""
     manifest = verify_version(folder)
     if model is not None and manifest.model != model:
         raise IndexModelMismatchError(
             f"the index in {folder.parent.parent} was built with model {manifest.model!r}, but RAGQA_MODEL is "
             f"{model!r}: run `ragqa index` to rebuild it for this model"
+        )
+    if variant is not None and vector_group(manifest.variant) != vector_group(variant):
+        raise IndexModelMismatchError(
+            f"the index in {folder.parent.parent} holds {manifest.variant} vectors, which do not mix with the "
+            f"{variant} encoder configured (RAGQA_ENCODER): run `ragqa index` to re-embed it for {variant} "
+            f"(passages already embedded as {variant} are reused), or set RAGQA_ENCODER back"
         )
     passages = [Passage.model_validate_json(line) for line in (folder / PASSAGES).read_text("utf-8").splitlines()]
     articles = [Article.model_validate(a) for a in json.loads((folder / ARTICLES).read_text("utf-8"))]
@@ -184,13 +191,15 @@ def load_version(folder: Path, model: str | None = None) -> LoadedIndex:
     )
 
 
-def load_latest(index_dir: Path, model: str | None = None) -> tuple[LoadedIndex, list[str]]:
+def load_latest(
+    index_dir: Path, model: str | None = None, variant: str | None = None
+) -> tuple[LoadedIndex, list[str]]:
     """The newest good version (CURRENT first); the list says which versions were refused and why."""
     store.cleanup_if_idle(index_dir)
     problems: list[str] = []
     for name in store.candidate_versions(index_dir):
         try:
-            return load_version(store.versions_dir(index_dir) / name, model), problems
+            return load_version(store.versions_dir(index_dir) / name, model, variant), problems
         except IndexModelMismatchError:
             raise
         except (store.IndexStoreError, OSError, ValueError) as exc:

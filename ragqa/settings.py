@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +39,14 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "ragqa" / "models",
         description="Where the offline model is materialised as a sentence-transformers folder.",
     )
+    encoder: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description=(
+            "What runs the model: 'auto' (ONNX Runtime float32 for the bundled model, torch for any other), "
+            "'onnx', 'onnx-int8' (bundled model only; int8 vectors differ: re-run `ragqa index` after switching) "
+            "or 'torch' (sentence-transformers)."
+        ),
+    )
     faiss_index: IndexKind = Field(
         "flat", description="FAISS index type: exact 'flat' for small corpora, 'hnsw' or 'ivf' for large ones."
     )
@@ -47,7 +55,7 @@ class Settings(BaseSettings):
     )
     bm25_tokens: TokenForm = Field("lemma", description="Token form for BM25.")
     embed_batch_size: int = Field(32, ge=1)
-    torch_threads: int = Field(0, ge=0, description="Threads for the encoder; 0 keeps torch's default.")
+    torch_threads: int = Field(0, ge=0, description="Threads for the encoder (torch or ONNX); 0: the default.")
     admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
     host: str = "127.0.0.1"
     port: int = 8000

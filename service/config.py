@@ -18,7 +18,9 @@ def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> 
     return Engine(
         settings.corpus_dir,
         settings.index_dir,
-        load_model=partial(load_encoder, settings.model, settings.model_cache_dir, settings.torch_threads),
+        load_model=partial(
+            load_encoder, settings.model, settings.model_cache_dir, settings.torch_threads, settings.encoder
+        ),
         encoder=encoder,
         build_options=settings.build_options(),
         rank_params=load_rank_params(),

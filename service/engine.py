@@ -128,7 +128,8 @@ class Engine:
         encoder = self._require_ready(need_index=False)
         with self._load_lock:
             self._seen_current = store.current_version(self.index_dir)
-            loaded, problems = load_latest(self.index_dir, encoder.name)
+            loaded, problems = load_latest(self.index_dir, encoder.name, encoder.variant)
+            problems = [*getattr(encoder, "problems", []), *problems]
             serving = self._retriever
             if serving is None or serving.index.version != loaded.version:
                 self._retriever = HybridRetriever(loaded, encoder, self.rank_params)

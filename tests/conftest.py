@@ -58,12 +58,12 @@ def default_corpus_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def encoder():
-    """The real embedding model (materialised once into the user's cache)."""
+    """The real embedding model as configured (by default the ONNX encoder; materialised once into the cache)."""
     from index.model import load_encoder
     from ragqa.settings import Settings
 
     settings = Settings()
-    return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
+    return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads, settings.encoder)
 
 
 @pytest.fixture(scope="session")

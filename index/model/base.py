@@ -30,3 +30,12 @@ class Encoder(Protocol):
     def encode_passages(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """(n, dimension) float32 unit rows for passages (with the model's passage prompt)."""
         ...
+
+
+def vector_group(variant: str) -> str:
+    """Which variants make interchangeable vectors: "fp32" (torch-fp32, onnx-fp32; parity ≥ 0.9999) or "int8".
+
+    Vectors of one group may be mixed in an index; vectors of two groups may not (the key of a reused
+    embedding and the index manifest both carry the group).
+    """
+    return "int8" if variant.endswith("int8") else "fp32"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.embedder import MARKER_FILE, MAX_SEQ_LENGTH, PASSAGE_PROMPT, QUERY_PROMPT, ModelError
+from index.model.base import ModelError
+from index.model.materialise import MARKER_FILE, MAX_SEQ_LENGTH, PASSAGE_PROMPT, QUERY_PROMPT
 from index.model.onnx_export import ONNX_DIR, VARIANT_FILES, export_command, file_sha256, read_onnx_marker
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class OnnxEncoder:
         self._dimension = dimension
         self.pad_id = pad_id
         self.sort_by_length = sort_by_length
+        self.problems: list[str] = []
 
     @property
     def dimension(self) -> int:
@@ -53,11 +55,11 @@ class OnnxEncoder:
         return self._dimension
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors (n, dim) of questions, with the ``query: `` prompt."""
+        """Unit-length float32 vectors (n, dimension) of questions, with the ``query: `` prompt."""
         return self._encode([QUERY_PROMPT + t for t in texts], batch_size=32, show_progress=False)
 
     def encode_passages(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
-        """Unit-length float32 vectors (n, dim) of passages, with the ``passage: `` prompt."""
+        """Unit-length float32 vectors (n, dimension) of passages, with the ``passage: `` prompt."""
         return self._encode([PASSAGE_PROMPT + t for t in texts], batch_size, show_progress)
 
     def _encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
@@ -98,7 +100,7 @@ class OnnxEncoder:
         return pooled / np.maximum(norms, 1e-12)  # as torch's F.normalize
 
     def __repr__(self) -> str:
-        return f"OnnxEncoder(name={self.name!r}, variant={self.variant!r}, dim={self._dimension})"
+        return f"OnnxEncoder(name={self.name!r}, variant={self.variant!r}, dimension={self._dimension})"
 
 
 def verify_graph(model_folder: Path, variant: str) -> Path:

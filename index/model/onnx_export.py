@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from index.embedder import MARKER_FILE, ModelError, _build_lock, _make_readable, _write_json, materialise_e5_small
+from corpus.files import file_lock, write_json
+from index.model.base import ModelError
+from index.model.materialise import MARKER_FILE, _make_readable, materialise_e5_small
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
     model_folder = Path(model_folder)
     started = time.perf_counter()
     target = model_folder / ONNX_DIR
-    with _build_lock(model_folder.parent):
+    with file_lock(model_folder.parent / ".build.lock"):  # the lock materialise_e5_small takes
         if not force and has_export(model_folder, int8):  # another process exported it meanwhile
             return target
         for leftover in model_folder.glob(f".{ONNX_DIR}.*"):  # from a crashed export
@@ -178,7 +180,7 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
                 "versions": _versions(),
                 "files": files,
             }
-            _write_json(tmp / ONNX_MARKER, marker)  # last: a folder without it is incomplete
+            write_json(tmp / ONNX_MARKER, marker, indent=2)  # last: a folder without it is incomplete
             _make_readable(tmp)
             old = None
             if target.exists():

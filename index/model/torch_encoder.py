@@ -38,6 +38,7 @@ class SentenceTransformerEncoder:
     def __init__(self, name: str, model: SentenceTransformer) -> None:
         self.name = name
         self.model = model
+        self.problems: list[str] = []  # why this encoder serves instead of the configured one, if it does
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         dim = get_dim()
         if not dim:

@@ -21,7 +21,8 @@ def e5_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def e5_encoder(e5_cache: Path) -> Encoder:
-    return load_encoder(DEFAULT_MODEL, e5_cache)
+    """The reference: sentence-transformers (torch) over the materialised folder."""
+    return load_encoder(DEFAULT_MODEL, e5_cache, runtime="torch")
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ import pytest
 
 from corpus.loader import load_corpus
 from corpus.text import split_sentences
-from eval.metrics import load_questions
-from index.embedder import MARKER_FILE, ModelError
+from eval.questions import load_questions
+from index.model import ModelError
+from index.model.materialise import MARKER_FILE
 from index.model.onnx import OnnxEncoder, load_onnx_encoder
 from index.model.onnx_export import ONNX_DIR, ONNX_MARKER, ensure_onnx_export, is_export_current
 from ragqa.settings import DEFAULT_CORPUS_DIR, PROJECT_ROOT, Settings
@@ -37,7 +38,7 @@ def model_folder() -> Path:
 @pytest.fixture(scope="module")
 def queries() -> list[str]:
     """The eval questions: Japanese and English."""
-    questions = load_questions(PROJECT_ROOT / "eval" / "questions.jsonl")
+    questions = load_questions()
     assert {q.lang for q in questions} >= {"ja", "en"}
     return [q.question for q in questions]
 
@@ -54,14 +55,14 @@ def passages(queries: list[str]) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["onnx-fp32", "onnx-int8"])
 def test_vectors_match_sentence_transformers(
-    variant: str, model_folder: Path, encoder, queries: list[str], passages: list[str]
+    variant: str, model_folder: Path, e5_encoder, queries: list[str], passages: list[str]
 ) -> None:
     onnx = load_onnx_encoder(model_folder, variant)
-    assert (onnx.name, onnx.variant, onnx.dimension) == ("multilingual-e5-small", variant, encoder.dim)
+    assert (onnx.name, onnx.variant, onnx.dimension) == ("multilingual-e5-small", variant, e5_encoder.dimension)
     assert len(queries) >= 50 and len(passages) >= 50
     for kind, got, want in (
-        ("queries", onnx.encode_queries(queries), encoder.encode_queries(queries)),
-        ("passages", onnx.encode_passages(passages, batch_size=8), encoder.encode_passages(passages)),
+        ("queries", onnx.encode_queries(queries), e5_encoder.encode_queries(queries)),
+        ("passages", onnx.encode_passages(passages, batch_size=8), e5_encoder.encode_passages(passages)),
     ):
         assert got.dtype == np.float32 and got.shape == want.shape
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)

@@ -121,7 +121,7 @@ def test_offline_switches_are_set_by_loading(e5_encoder: Encoder) -> None:
 
 def test_direct_query_path_equals_sentence_transformers_encode() -> None:
     settings = Settings()
-    encoder = load_encoder(settings.model, settings.model_cache_dir)
+    encoder = load_encoder(settings.model, settings.model_cache_dir, runtime="torch")
     questions = [
         "メタがTPUを導入する理由は？",
         "Why would Meta adopt Google's TPUs?",
