@@ -4,15 +4,23 @@ Prints throughput, p50/p95/p99 latency, errors, and the server's RSS at start, a
 the end (so a leak shows as growth after warm-up).
 
     python bench/load.py --url http://127.0.0.1:8000 --clients 8 --seconds 30 [--pid PID]
-    python bench/load.py --spawn --clients 8 --seconds 30     # starts its own `ragqa serve`
+    python bench/load.py --spawn --encoders torch,onnx --clients 8 --seconds 30 [--fresh-index]
+
+``--spawn`` starts one `ragqa serve` per encoder (``RAGQA_ENCODER``), one after the other, and prints them
+side by side; ``--fresh-index`` gives each an empty index folder, so it builds the index at start-up
+(as `make serve` does on a fresh machine) before the load starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -121,24 +129,65 @@ def report(result: LoadResult) -> str:
     )
 
 
+ENCODERS = ("torch", "onnx", "onnx-int8")
+
+
+def encoder_list(text: str) -> list[str]:
+    """``--encoders`` as a list, checked against the RAGQA_ENCODER values."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(ENCODERS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"--encoders takes a comma list of {', '.join(ENCODERS)}, got {text!r}")
+    return names
+
+
+@contextlib.contextmanager
+def serve_with(encoder: str, index_dir: Path | None = None, fresh: bool = False) -> Iterator[object]:
+    """A ready `ragqa serve` with ``RAGQA_ENCODER=encoder`` on ``index_dir`` (default: RAGQA_INDEX_DIR).
+
+    ``fresh``: on an empty index folder, so the server builds the index itself before it is ready.
+    """
+    from service.server_process import running_server
+
+    with contextlib.ExitStack() as stack:
+        if fresh:
+            index_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragqa-bench-"))) / "index"
+        server = stack.enter_context(running_server(index_dir=index_dir, env={"RAGQA_ENCODER": encoder}))
+        server.wait_ready(timeout=900 if fresh else 300)
+        yield server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
-    parser.add_argument("--spawn", action="store_true", help="start a `ragqa serve` of its own")
+    parser.add_argument("--spawn", action="store_true", help="start a `ragqa serve` per encoder")
+    parser.add_argument("--encoders", type=encoder_list, default=["torch", "onnx"], help="with --spawn")
+    parser.add_argument("--fresh-index", action="store_true", help="with --spawn: the server builds the index")
+    parser.add_argument("--index", type=Path, help="with --spawn: index folder (default RAGQA_INDEX_DIR)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--pid", type=int, help="server pid for RSS (default: found by port)")
     args = parser.parse_args()
     if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         parser.error("load tests only target loopback addresses")
-    if args.spawn:
-        from service.server_process import running_server
-
-        with running_server() as server:
-            server.wait_ready(timeout=300)
-            print(report(run_load(server.base, args.clients, args.seconds, pid=server.proc.pid)))
-    else:
+    if not args.spawn:
         print(report(run_load(args.url, args.clients, args.seconds, pid=args.pid)))
+        return
+    results = {}
+    for encoder in args.encoders:
+        with serve_with(encoder, args.index, args.fresh_index) as server:
+            ready = server.ready_seconds
+            results[encoder] = run_load(server.base, args.clients, args.seconds, pid=server.proc.pid)
+        print(f"RAGQA_ENCODER={encoder} (ready in {ready:.1f} s{', index built at start-up' if args.fresh_index else ''})")
+        print(report(results[encoder]))
+    print()
+    print(f"{'encoder':<10} {'QPS':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS end MB':>11} {'≤ 600 MB':>9}")
+    for encoder, result in results.items():
+        end = result.rss_mb["end"]
+        print(
+            f"{encoder:<10} {result.qps:>7.1f} {result.pct(0.5):>8.1f} {result.pct(0.99):>8.1f} "
+            f"{result.errors:>7} {end:>11.0f} {'yes' if end <= 600 else 'NO':>9}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ The engine takes plain arguments; ``service.main`` derives them from the setting
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections.abc import Callable
@@ -24,6 +25,14 @@ from index.version import load_latest
 from service.batcher import SearchBatcher
 
 logger = logging.getLogger(__name__)
+
+
+def release_free_memory() -> None:
+    """Give the heap pages freed by a build back to the system (glibc keeps them otherwise; no-op elsewhere)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class NotReadyError(RuntimeError):
@@ -206,6 +215,8 @@ class Engine:
             summary = build_index(self.corpus_dir, self.index_dir, encoder, self.build_options, force=force)
         except (ValueError, FileNotFoundError) as exc:  # an empty or missing corpus folder
             raise IndexUpdateError(str(exc)) from None
+        finally:
+            release_free_memory()  # a build's batches and tables would otherwise stay in the server's RSS
         self._load()
         return summary
 

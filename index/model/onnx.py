@@ -135,6 +135,8 @@ def _session_options(threads: int, memory_arena: bool) -> object:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Without the arena, buffers sized for the longest batch seen are given back instead of kept.
     options.enable_cpu_mem_arena = memory_arena
+    # Weights are allocated once at their size instead of through the arena's rounded-up chunks.
+    options.add_session_config_entry("session.use_device_allocator_for_initializers", "1")
     options.log_severity_level = 3  # warnings about unused initialisers are noise for users
     return options
 
