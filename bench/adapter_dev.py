@@ -98,7 +98,7 @@ def main() -> None:
     for spec in args.models:
         label, _, name = spec.partition("=")
         table[label] = evaluate(name or label, questions, args.threads)
-    print(f"| model | mode | lang | R@5 | MRR@10 |\n| --- | --- | --- | --- | --- |")
+    print("| model | mode | lang | R@5 | MRR@10 |\n| --- | --- | --- | --- | --- |")
     for label, by_mode in table.items():
         for mode, by_lang in by_mode.items():
             for lang in ("ja", "en", "all"):

@@ -58,7 +58,10 @@ PASSAGE_PROMPT = "passage: "
 DOCUMENT_FORMAT = "title+section+text"  # the index's default: the adapter learns the texts the index embeds
 # LoRA on every linear map of the encoder layers (attention q/k/v/output and both feed-forward maps);
 # the pooler is unused by mean pooling and the embeddings are left alone.
-LORA_TARGETS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+LORA_TARGETS = (
+    r".*encoder\.layer\.\d+\."
+    r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+)
 
 
 class AdapterError(RuntimeError):
@@ -150,7 +153,12 @@ def training_examples(files: list[Path], corpus_dir: Path, document_format: str 
                     f"{gold['article_id']!r}: fix the question or the corpus"
                 )
             # Every paragraph that holds any gold substring is a positive: never use one as a negative.
-            answering = {p.id for g in row["gold"] for p in by_article.get(g["article_id"], []) if _nfkc(g["substring"]) in _nfkc(p.text)}
+            answering = {
+                p.id
+                for g in row["gold"]
+                for p in by_article.get(g["article_id"], [])
+                if _nfkc(g["substring"]) in _nfkc(p.text)
+            }
             positive = positives[0]
             examples.append(
                 Example(
@@ -238,7 +246,9 @@ def _paragraph_batches(examples: list[Example], size: int, rng: random.Random) -
     return [b for b in batches if b]
 
 
-def _batch_loss(model: SentenceTransformer, batch: list[Example], config: TrainConfig, rng: random.Random) -> torch.Tensor:
+def _batch_loss(
+    model: SentenceTransformer, batch: list[Example], config: TrainConfig, rng: random.Random
+) -> torch.Tensor:
     """Ranking loss of the batch's questions over its distinct paragraphs (and distinct answer sentences)."""
     import torch
 
@@ -268,7 +278,8 @@ def train(base_folder: Path, examples: list[Example], config: TrainConfig) -> tu
         raise ValueError("no training examples: add questions to the training files")
     _seed_everything(config.seed)
     model = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True)
-    model.max_seq_length = config.max_seq_length
+    served_length = model.max_seq_length
+    model.max_seq_length = config.max_seq_length  # training only: the CPU cost grows with the length
     peft_model = None
     if config.method == "lora":
         peft_model = _wrap_lora(model, config)
@@ -308,6 +319,7 @@ def train(base_folder: Path, examples: list[Example], config: TrainConfig) -> tu
                     time.perf_counter() - started,
                 )
     model.eval()
+    model.max_seq_length = served_length
     return model, peft_model
 
 
@@ -339,7 +351,9 @@ def merged_weights(base: dict[str, np.ndarray], adapter_dir: Path) -> dict[str, 
         config = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
         lora = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
     except (OSError, ValueError) as exc:
-        raise AdapterError(f"cannot read the adapter in {adapter_dir} ({exc}): retrain it with index.model.finetune") from exc
+        raise AdapterError(
+            f"cannot read the adapter in {adapter_dir} ({exc}): retrain it with index.model.finetune"
+        ) from exc
     if config.get("peft_type") != "LORA" or config.get("use_dora") or config.get("use_rslora"):
         raise AdapterError(f"{adapter_dir / ADAPTER_CONFIG} is not a plain LoRA adapter: retrain it")
     scaling = float(config["lora_alpha"]) / float(config["r"])
@@ -352,11 +366,17 @@ def merged_weights(base: dict[str, np.ndarray], adapter_dir: Path) -> dict[str, 
         b = lora[key.replace(".lora_A.", ".lora_B.")]
         target = f"{module}.weight"
         if target not in merged:
-            raise AdapterError(f"the adapter changes {target!r}, which the base model lacks: it belongs to another model")
+            raise AdapterError(
+                f"the adapter changes {target!r}, which the base model lacks: it belongs to another model"
+            )
         weight = merged[target]
         if weight.shape != (b.shape[0], a.shape[1]):
-            raise AdapterError(f"the adapter's {module} has shape {(b.shape[0], a.shape[1])}, the model's {weight.shape}")
-        merged[target] = (weight.astype(np.float32) + scaling * (b.astype(np.float32) @ a.astype(np.float32))).astype(weight.dtype)
+            raise AdapterError(
+                f"the adapter's {module} has shape {(b.shape[0], a.shape[1])}, the model's {weight.shape}"
+            )
+        merged[target] = (weight.astype(np.float32) + scaling * (b.astype(np.float32) @ a.astype(np.float32))).astype(
+            weight.dtype
+        )
         applied += 1
     if not applied:
         raise AdapterError(f"the adapter in {adapter_dir} holds no LoRA weights: retrain it")

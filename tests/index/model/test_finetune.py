@@ -35,7 +35,13 @@ def _write_lora(folder: Path, weights: dict[str, np.ndarray], r: int, alpha: int
 
 
 def _question_file(path: Path, substring: str, article_id: str = "a") -> Path:
-    row = {"id": "x1", "lang": "ja", "type": "fact", "question": "なぜ液冷？", "gold": [{"article_id": article_id, "substring": substring}]}
+    row = {
+        "id": "x1",
+        "lang": "ja",
+        "type": "fact",
+        "question": "なぜ液冷？",
+        "gold": [{"article_id": article_id, "substring": substring}],
+    }
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
@@ -132,7 +138,11 @@ def test_shipped_adapter_changes_vectors_and_keeps_them_unit(base_folder: Path, 
     record = json.loads((ADAPTER_DIR / finetune.ADAPTER_RECORD).read_text("utf-8"))
     assert record["data_sha256"] == finetune.data_hash(training_files()), "retrain: the training questions changed"
     adapted = apply_adapter(base_folder, ADAPTER_DIR, tmp_path / "adapted")
-    texts = ["query: 液冷はなぜ必要？", "query: Why is liquid cooling needed?", "passage: 液冷はAIチップの発熱を抑える。"]
+    texts = [
+        "query: 液冷はなぜ必要？",
+        "query: Why is liquid cooling needed?",
+        "passage: 液冷はAIチップの発熱を抑える。",
+    ]
     before = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True).encode(texts)
     after = SentenceTransformer(str(adapted), device="cpu", local_files_only=True).encode(texts)
     np.testing.assert_allclose(np.linalg.norm(after, axis=1), 1.0, atol=1e-5)
