@@ -326,13 +326,31 @@ def train(base_folder: Path, examples: list[Example], config: TrainConfig) -> tu
 # --------------------------------------------------------------------------- saving and applying
 
 
-def save_adapter(peft_model: Any, out_dir: Path, record: dict[str, Any]) -> Path:
-    """Write the LoRA adapter (peft's files) and the record of how it was made into ``out_dir``."""
+def save_adapter(peft_model: Any, out_dir: Path, record: dict[str, Any], half: bool = True) -> Path:
+    """Write the LoRA adapter (peft's files) and the record of how it was made into ``out_dir``.
+
+    ``half`` stores the LoRA factors as float16: half the size, and a merged weight moves by far less than
+    the adaptation itself (the rounding is relative to the small low-rank update, not to the weight).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(str(out_dir))
-    (out_dir / "README.md").unlink(missing_ok=True)  # peft's generated model card says nothing of ours
+    finish_adapter(out_dir, half)
     (out_dir / ADAPTER_RECORD).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out_dir
+
+
+def finish_adapter(out_dir: Path, half: bool = True) -> None:
+    """Make peft's saved files shippable: no model card, no local paths, float16 factors if ``half``."""
+    from safetensors.numpy import load_file, save_file
+
+    (out_dir / "README.md").unlink(missing_ok=True)  # peft's generated model card says nothing of ours
+    config_path = out_dir / ADAPTER_CONFIG
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = "multilingual-e5-small"  # not this machine's cache path
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if half:
+        weights = load_file(str(out_dir / ADAPTER_WEIGHTS))
+        save_file({k: v.astype(np.float16) for k, v in weights.items()}, str(out_dir / ADAPTER_WEIGHTS))
 
 
 def adapter_fingerprint(adapter_dir: Path) -> str:

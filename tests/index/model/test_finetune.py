@@ -114,7 +114,7 @@ def test_tiny_training_run_matches_peft_merge(base_folder: Path, default_corpus_
     examples = training_examples(training_files(), default_corpus_dir)[:8]
     config = TrainConfig(batch_size=8, epochs=1, max_steps=1, max_seq_length=64, learning_rate=5e-3)
     model, peft_model = finetune.train(base_folder, examples, config)
-    finetune.save_adapter(peft_model, tmp_path / "adapter", {"test": True})
+    finetune.save_adapter(peft_model, tmp_path / "adapter", {"test": True}, half=False)
     base = {
         k.replace(".base_layer", ""): v.detach().numpy().copy()
         for k, v in peft_model.get_base_model().state_dict().items()
