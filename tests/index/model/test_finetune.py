@@ -142,12 +142,16 @@ def test_shipped_adapter_changes_vectors_and_keeps_them_unit(base_folder: Path, 
         "query: 液冷はなぜ必要？",
         "query: Why is liquid cooling needed?",
         "passage: 液冷はAIチップの発熱を抑える。",
+        "passage: HBMはメモリ帯域を広げる。供給は逼迫している。",
     ]
     before = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True).encode(texts)
     after = SentenceTransformer(str(adapted), device="cpu", local_files_only=True).encode(texts)
     np.testing.assert_allclose(np.linalg.norm(after, axis=1), 1.0, atol=1e-5)
-    cosines = (before * after).sum(axis=1)
-    assert (cosines < 0.999).all() and (cosines > 0.5).all()
+    # The contrastive training spreads e5's crowded cosines apart, so the vectors move a lot...
+    assert ((before * after).sum(axis=1) < 0.99).all()
+    # ...while both questions still sit clearly nearer the cooling passage than the memory one.
+    similarities = after[:2] @ after[2:].T
+    assert (similarities[:, 0] - similarities[:, 1] > 0.2).all(), similarities
 
 
 @pytest.mark.slow
