@@ -83,7 +83,18 @@ def evaluate(name: str, questions: list[dict], threads: int) -> dict[str, dict[s
                 ranks["all"].append(rank)
                 ranks[question["lang"]].append(rank)
             out[mode] = {lang: score(r) for lang, r in ranks.items()}
+            out[mode]["ranks"] = {q["id"]: rank for q, rank in zip(questions, ranks["all"])}
     return out
+
+
+def paired_p(a: list[float], b: list[float], rounds: int = 20000, seed: int = 0) -> float:
+    """Two-sided paired randomisation test (sign flips of per-question differences)."""
+    import numpy as np
+
+    diff = np.asarray(b) - np.asarray(a)
+    observed = abs(diff.mean())
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(rounds, len(diff)))
+    return float(((np.abs((signs * diff).mean(axis=1)) >= observed - 1e-12).sum() + 1) / (rounds + 1))
 
 
 def main() -> None:
@@ -104,6 +115,17 @@ def main() -> None:
             for lang in ("ja", "en", "all"):
                 values = by_lang[lang]
                 print(f"| {label} | {mode} | {lang} | {values['R@5']:.3f} | {values['MRR@10']:.3f} |")
+    labels = list(table)
+    for label in labels[1:]:
+        for mode in ("dense", "hybrid"):
+            for lang in ("ja", "en", "all"):
+                ids = [q["id"] for q in questions if lang == "all" or q["lang"] == lang]
+                ranks = [(table[labels[0]][mode]["ranks"][i], table[label][mode]["ranks"][i]) for i in ids]
+                rr = [tuple(1.0 / r if r else 0.0 for r in pair) for pair in ranks]
+                hit = [tuple(float(r is not None and r <= 5) for r in pair) for pair in ranks]
+                p_mrr = paired_p([x for x, _ in rr], [y for _, y in rr])
+                p_r5 = paired_p([x for x, _ in hit], [y for _, y in hit])
+                print(f"{label} vs {labels[0]} {mode} {lang}: p(MRR@10) = {p_mrr:.4f}, p(R@5) = {p_r5:.4f}")
     if args.json:
         existing = json.loads(args.json.read_text()) if args.json.is_file() else {}
         existing.update(table)
