@@ -61,8 +61,13 @@ def score(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def evaluate(name: str, questions: list[dict], threads: int) -> dict[str, dict[str, dict[str, float]]]:
-    """Build an index with model ``name`` in a temporary folder and score dense and hybrid per language."""
+def evaluate(
+    name: str, questions: list[dict], threads: int, lexical_weights: tuple[float, ...] = ()
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Build an index with model ``name`` in a temporary folder and score dense and hybrid per language.
+
+    Each of ``lexical_weights`` adds a hybrid run with that BM25 weight (same index, search only).
+    """
     settings = Settings(model=name, torch_threads=threads)
     encoder = load_encoder(settings)
     with tempfile.TemporaryDirectory(prefix="ragqa-adapter-dev-") as tmp:
@@ -75,15 +80,19 @@ def evaluate(name: str, questions: list[dict], threads: int) -> dict[str, dict[s
         texts = [q["question"] for q in questions]
         vectors = retriever.encode(texts)
         out: dict[str, dict[str, dict[str, float]]] = {}
-        for mode in ("dense", "hybrid"):
-            results = retriever.search_many(texts, DEPTH, mode, vectors=vectors)
+        runs = [("dense", retriever, "dense"), ("hybrid", retriever, "hybrid")]
+        runs += [
+            (f"hybrid_lex{w:g}", HybridRetriever(index, encoder, lexical_weight=w), "hybrid") for w in lexical_weights
+        ]
+        for label, searcher, mode in runs:
+            results = searcher.search_many(texts, DEPTH, mode, vectors=vectors)
             ranks = {"all": [], "ja": [], "en": []}
             for question, hits in zip(questions, results):
                 rank = first_hit(hits, question["gold"])
                 ranks["all"].append(rank)
                 ranks[question["lang"]].append(rank)
-            out[mode] = {lang: score(r) for lang, r in ranks.items()}
-            out[mode]["ranks"] = {q["id"]: rank for q, rank in zip(questions, ranks["all"])}
+            out[label] = {lang: score(r) for lang, r in ranks.items()}
+            out[label]["ranks"] = {q["id"]: rank for q, rank in zip(questions, ranks["all"])}
     return out
 
 
@@ -101,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="label=model name or folder")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--lexical-weights", default="", help="comma-separated extra BM25 weights for hybrid")
     parser.add_argument("--json", type=Path, help="also write the scores here")
     args = parser.parse_args()
     questions = dev_questions()
@@ -108,7 +118,8 @@ def main() -> None:
     table = {}
     for spec in args.models:
         label, _, name = spec.partition("=")
-        table[label] = evaluate(name or label, questions, args.threads)
+        weights = tuple(float(w) for w in args.lexical_weights.split(",") if w)
+        table[label] = evaluate(name or label, questions, args.threads, weights)
     print("| model | mode | lang | R@5 | MRR@10 |\n| --- | --- | --- | --- | --- |")
     for label, by_mode in table.items():
         for mode, by_lang in by_mode.items():
