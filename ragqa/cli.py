@@ -63,7 +63,7 @@ def _load_encoder(for_build: bool = False):  # type: ignore[no-untyped-def]
     settings = get_settings()
     try:
         runtime = build_runtime(settings.model, settings.encoder) if for_build else settings.encoder
-        return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads, runtime)
+        return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads, runtime, settings.adapter)
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

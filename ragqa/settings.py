@@ -39,6 +39,14 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "ragqa" / "models",
         description="Where the offline model is materialised as a sentence-transformers folder.",
     )
+    adapter: str = Field(
+        "default",
+        description=(
+            "LoRA adapter merged into the bundled model: 'default' (the one shipped in index/model/adapter/), "
+            "'none' (the base model), or a folder written by `python -m index.model.finetune --out FOLDER`. "
+            "A change re-embeds the index (`ragqa index`)."
+        ),
+    )
     encoder: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto",
         description=(

@@ -19,7 +19,12 @@ def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> 
         settings.corpus_dir,
         settings.index_dir,
         load_model=partial(
-            load_encoder, settings.model, settings.model_cache_dir, settings.torch_threads, settings.encoder
+            load_encoder,
+            settings.model,
+            settings.model_cache_dir,
+            settings.torch_threads,
+            settings.encoder,
+            settings.adapter,
         ),
         encoder=encoder,
         build_options=settings.build_options(),

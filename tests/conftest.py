@@ -63,7 +63,9 @@ def encoder():
     from ragqa.settings import Settings
 
     settings = Settings()
-    return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads, settings.encoder)
+    return load_encoder(
+        settings.model, settings.model_cache_dir, settings.torch_threads, settings.encoder, settings.adapter
+    )
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,9 @@ tokenizer.py     rebuilds the XLM-R SentencePiece tokenizer with ``tokenizers`` 
 materialise.py   writes the sentence-transformers folder into the cache, once, under a lock; DEFAULT_MODEL
 torch_encoder.py the reference encoder: sentence-transformers on the CPU (variant "torch-fp32")
 onnx_export.py   exports the materialised folder to ONNX graphs (fp32, int8) in a child process that has torch
+adapter.py       merges the shipped LoRA adapter into the default model (numpy only): the model served by default
 onnx.py          the serving encoder for the default model: ONNX Runtime, no torch (variants "onnx-fp32/-int8")
+finetune.py      trains the adapter (torch, peft: the ``train`` extra; never imported when serving)
 
 ``load_encoder`` is the one entry point: plain arguments in, an ``Encoder`` out, never the network.
 """
@@ -18,10 +20,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from index.model.adapter import DEFAULT_ADAPTER, resolve_adapter
 from index.model.base import Encoder, ModelError, vector_group
 from index.model.materialise import DEFAULT_MODEL
 
 __all__ = [
+    "DEFAULT_ADAPTER",
     "DEFAULT_MODEL",
     "DEFAULT_RUNTIME",
     "RUNTIMES",
@@ -66,22 +70,27 @@ def build_runtime(model: str, runtime: str) -> str:
     return resolved
 
 
-def load_encoder(model: str, cache_dir: Path, threads: int = 0, runtime: str = "auto") -> Encoder:
+def load_encoder(
+    model: str, cache_dir: Path, threads: int = 0, runtime: str = "auto", adapter: str = DEFAULT_ADAPTER
+) -> Encoder:
     """Load ``model`` (``DEFAULT_MODEL``, a local folder or a cached hub name) offline on the CPU.
 
     ``cache_dir`` holds the materialised default model and its ONNX export; ``threads`` > 0 sets the
     encoder's thread count; ``runtime`` is "auto", "torch", "onnx" (float32) or "onnx-int8". With ONNX the
     process never imports torch: the export runs once in a child process. If it fails under "auto", the
-    torch encoder serves instead and says why in its ``problems``; under "onnx" it raises.
+    torch encoder serves instead and says why in its ``problems``; under "onnx" it raises. ``adapter``
+    ("default": the shipped LoRA adapter, "none", or an adapter folder) is merged into the default model,
+    whose encoder name then says so ("multilingual-e5-small+ragqa-<fingerprint>").
     """
     resolved = resolve_runtime(model, runtime)
+    adapter_dir = resolve_adapter(model, adapter)
     cache_dir = Path(cache_dir).expanduser()
     if resolved != "torch":
         from index.model.onnx import load_onnx_encoder
         from index.model.onnx_export import ensure_onnx_export
 
         try:
-            folder = ensure_onnx_export(cache_dir, int8=True)
+            folder = ensure_onnx_export(cache_dir, int8=True, adapter=adapter)
             return load_onnx_encoder(folder, _ONNX_VARIANTS[resolved], threads=threads)
         except ModelError as exc:
             if runtime != "auto":
@@ -99,7 +108,7 @@ def load_encoder(model: str, cache_dir: Path, threads: int = 0, runtime: str = "
 
     if threads > 0:
         torch.set_num_threads(threads)
-    encoder = load_sentence_transformer_encoder(model, cache_dir)
+    encoder = load_sentence_transformer_encoder(model, cache_dir, adapter_dir)
     if problem is not None:
         encoder.problems = [problem]
     return encoder

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.model.adapter import NO_ADAPTER
 from index.model.base import ModelError
 from index.model.materialise import MARKER_FILE, MAX_SEQ_LENGTH, PASSAGE_PROMPT, QUERY_PROMPT
 from index.model.onnx_export import ONNX_DIR, VARIANT_FILES, export_command, file_sha256, read_onnx_marker
@@ -103,24 +104,32 @@ class OnnxEncoder:
         return f"OnnxEncoder(name={self.name!r}, variant={self.variant!r}, dimension={self._dimension})"
 
 
+def _export_command(model_folder: Path) -> str:
+    """The command that re-exports ``model_folder``: its marker names the adapter merged into it, if any."""
+    try:
+        adapter = json.loads((model_folder / MARKER_FILE).read_text(encoding="utf-8")).get("adapter", NO_ADAPTER)
+    except (OSError, ValueError):
+        adapter = NO_ADAPTER
+    return export_command(model_folder.parent, adapter)
+
+
 def verify_graph(model_folder: Path, variant: str) -> Path:
     """The graph file of ``variant`` in ``model_folder``, after checking it against the export's sha256."""
     if variant not in VARIANT_FILES:
         raise ModelError(f"unknown ONNX encoder variant {variant!r}: use one of {', '.join(VARIANT_FILES)}")
-    cache_dir = model_folder.parent
     marker = read_onnx_marker(model_folder)
     entry = (marker or {}).get("files", {}).get(variant)
     if entry is None:
         raise ModelError(
-            f"{model_folder / ONNX_DIR} holds no complete {variant} export: run `{export_command(cache_dir)}`"
+            f"{model_folder / ONNX_DIR} holds no complete {variant} export: run `{_export_command(model_folder)}`"
         )
     path = model_folder / ONNX_DIR / entry["file"]
     if not path.is_file():
-        raise ModelError(f"the ONNX graph {path} is missing: run `{export_command(cache_dir)}`")
+        raise ModelError(f"the ONNX graph {path} is missing: run `{_export_command(model_folder)}`")
     if path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
         raise ModelError(
             f"the ONNX graph {path} is corrupted (its sha256 differs from the one recorded at export): "
-            f"run `{export_command(cache_dir)}` to export it again"
+            f"run `{_export_command(model_folder)}` to export it again"
         )
     return path
 
@@ -164,9 +173,7 @@ def load_onnx_encoder(
             str(path), _session_options(threads, memory_arena), providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
-        raise ModelError(
-            f"onnxruntime cannot load {path} ({exc}): run `{export_command(model_folder.parent)}`"
-        ) from exc
+        raise ModelError(f"onnxruntime cannot load {path} ({exc}): run `{_export_command(model_folder)}`") from exc
     encoder = OnnxEncoder(name, variant, session, tokenizer, int(config["hidden_size"]), int(config["pad_token_id"]))
     logger.info("loaded %s %s (dim %d) in %.1f s", name, variant, encoder.dimension, time.perf_counter() - started)
     return encoder

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from corpus.files import file_lock, write_json
+from index.model.adapter import DEFAULT_ADAPTER, materialise_model, resolve_adapter
 from index.model.base import ModelError
-from index.model.materialise import MARKER_FILE, _make_readable, materialise_e5_small
+from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, _make_readable
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,9 @@ VARIANT_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model-int8.onnx"}
 EXPORT_TIMEOUT_S = 900.0
 
 
-def export_command(cache_dir: Path) -> str:
-    """The shell command that (re-)exports the graphs for the model cache ``cache_dir``."""
-    return f"python -m index.model.onnx_export --cache-dir {cache_dir} --force"
+def export_command(cache_dir: Path, adapter: str = DEFAULT_ADAPTER) -> str:
+    """The shell command that (re-)exports the graphs for the model cache ``cache_dir`` (and ``adapter``)."""
+    return f"python -m index.model.onnx_export --cache-dir {cache_dir} --adapter {adapter} --force"
 
 
 def file_sha256(path: Path) -> str:
@@ -196,17 +197,20 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
     return target
 
 
-def ensure_onnx_export(cache_dir: Path, int8: bool = True, timeout_s: float = EXPORT_TIMEOUT_S) -> Path:
-    """Materialise multilingual-e5-small and export its graphs once; return the model folder.
+def ensure_onnx_export(
+    cache_dir: Path, int8: bool = True, timeout_s: float = EXPORT_TIMEOUT_S, adapter: str = DEFAULT_ADAPTER
+) -> Path:
+    """Materialise multilingual-e5-small (with ``adapter`` merged in) and export its graphs once; return its folder.
 
+    The adapted folder has its own marker, so its export is its own and redone when the adapter changes.
     The export runs in a child process so that the caller never imports torch; its failure raises a
     ``ModelError`` carrying the child's last lines (the sentence-transformers encoder is unaffected).
     """
     cache_dir = Path(cache_dir).expanduser()
-    model_folder = materialise_e5_small(cache_dir)
+    model_folder = materialise_model(cache_dir, resolve_adapter(DEFAULT_MODEL, adapter))
     if has_export(model_folder, int8):
         return model_folder
-    command = [sys.executable, "-m", "index.model.onnx_export", "--cache-dir", str(cache_dir)]
+    command = [sys.executable, "-m", "index.model.onnx_export", "--cache-dir", str(cache_dir), "--adapter", adapter]
     if not int8:
         command.append("--no-int8")
     # The child must find this package even when the parent found it through sys.path, not an install.
@@ -218,21 +222,24 @@ def ensure_onnx_export(cache_dir: Path, int8: bool = True, timeout_s: float = EX
     except subprocess.TimeoutExpired as exc:
         raise ModelError(
             f"the ONNX export of {model_folder} did not finish in {timeout_s:.0f} s: run "
-            f"`{export_command(cache_dir)}` by hand to see why, or use the torch encoder"
+            f"`{export_command(cache_dir, adapter)}` by hand to see why, or use the torch encoder"
         ) from exc
     if done.returncode != 0 or not has_export(model_folder, int8):
         tail = "\n".join(done.stderr.strip().splitlines()[-8:])
         raise ModelError(
             f"the ONNX export of {model_folder} failed (exit {done.returncode}):\n{tail}\n"
-            f"run `{export_command(cache_dir)}` to retry, or use the torch encoder"
+            f"run `{export_command(cache_dir, adapter)}` to retry, or use the torch encoder"
         )
     return model_folder
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: export the graphs of the cached multilingual-e5-small (materialising it first)."""
+    """Command line: export the graphs of the cached multilingual-e5-small (materialising it, adapted, first)."""
     parser = argparse.ArgumentParser(description="Export multilingual-e5-small to ONNX (float32 and int8).")
     parser.add_argument("--cache-dir", type=Path, required=True, help="the model cache (RAGQA_MODEL_CACHE_DIR)")
+    parser.add_argument(
+        "--adapter", default=DEFAULT_ADAPTER, help="'default' (the shipped adapter), 'none', or an adapter folder"
+    )
     parser.add_argument("--no-int8", action="store_true", help="skip the int8 graph")
     parser.add_argument("--force", action="store_true", help="export even if a current export exists")
     args = parser.parse_args(argv)
@@ -240,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("index").setLevel(logging.INFO)
     try:
-        folder = materialise_e5_small(args.cache_dir.expanduser())
+        folder = materialise_model(args.cache_dir.expanduser(), resolve_adapter(DEFAULT_MODEL, args.adapter))
         export_onnx(folder, int8=not args.no_int8, force=args.force)
     except ModelError as exc:
         logger.error("%s", exc)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index.model.adapter import materialise_model
 from index.model.base import ModelError
 from index.model.materialise import (
     DEFAULT_MODEL,
@@ -21,7 +22,6 @@ from index.model.materialise import (
     MAX_SEQ_LENGTH,
     PASSAGE_PROMPT,
     QUERY_PROMPT,
-    materialise_e5_small,
 )
 
 if TYPE_CHECKING:
@@ -113,16 +113,17 @@ def _load_sentence_transformer(location: str) -> SentenceTransformer:
     return SentenceTransformer(location, device="cpu", local_files_only=True)
 
 
-def _load_e5_small(cache_dir: Path) -> SentenceTransformer:
-    folder = materialise_e5_small(cache_dir)
+def _load_e5_small(cache_dir: Path, adapter_dir: Path | None) -> tuple[str, SentenceTransformer]:
+    """The default model's folder name (the encoder name: it names the adapter) and the loaded model."""
+    folder = materialise_model(cache_dir, adapter_dir)
     try:
-        return _load_sentence_transformer(str(folder))
+        return folder.name, _load_sentence_transformer(str(folder))
     except Exception as exc:  # a damaged cache: rebuild once
         logger.warning("the cached %s in %s does not load (%s); rebuilding it", DEFAULT_MODEL, folder, exc)
         (folder / MARKER_FILE).unlink(missing_ok=True)
-        folder = materialise_e5_small(cache_dir)
+        folder = materialise_model(cache_dir, adapter_dir)
         try:
-            return _load_sentence_transformer(str(folder))
+            return folder.name, _load_sentence_transformer(str(folder))
         except Exception as exc2:
             raise ModelError(f"cannot load the materialised {DEFAULT_MODEL} from {folder}: {exc2}") from exc2
 
@@ -155,13 +156,19 @@ def _load_other(name: str) -> SentenceTransformer:
         ) from exc
 
 
-def load_sentence_transformer_encoder(model: str, cache_dir: Path) -> SentenceTransformerEncoder:
-    """``model`` on the CPU: the default built offline into ``cache_dir``, else a local folder or cached hub name."""
+def load_sentence_transformer_encoder(
+    model: str, cache_dir: Path, adapter_dir: Path | None = None
+) -> SentenceTransformerEncoder:
+    """``model`` on the CPU: the default built offline into ``cache_dir`` (with ``adapter_dir`` merged in, if
+    given), else a local folder or cached hub name."""
     name = model.strip()
     if not name:
         raise ModelError(f"RAGQA_MODEL is empty: leave it unset for {DEFAULT_MODEL!r} or name a model")
     started = time.perf_counter()
-    st_model = _load_e5_small(cache_dir) if name == DEFAULT_MODEL else _load_other(name)
+    if name == DEFAULT_MODEL:
+        name, st_model = _load_e5_small(cache_dir, adapter_dir)
+    else:
+        st_model = _load_other(name)
     st_model.eval()
     if st_model.max_seq_length is None or st_model.max_seq_length > MAX_SEQ_LENGTH:
         st_model.max_seq_length = MAX_SEQ_LENGTH

