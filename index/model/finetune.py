@@ -1,4 +1,4 @@
-"""Adapt the embedding model to the corpus: train a LoRA adapter on question → paragraph pairs, and apply it.
+"""Adapt the embedding model to the corpus: train a LoRA adapter on question → paragraph pairs.
 
 Training pairs are the repository's training questions (``index/model/training/*.jsonl``, written by a reader
 from the articles alone, separately from the evaluation questions): each names its article and a verbatim
@@ -14,9 +14,8 @@ Applying it is ``index.model.adapter`` (numpy and safetensors only); training ne
 
     python -m index.model.finetune --out index/model/adapter/
 
-Imported from the rest of the project: ``corpus.loader.load_corpus``, ``corpus.text.sentence_spans``,
-``index.documents.document_text`` and ``sentence_document`` (what the index embeds), and, in ``main`` only,
-``index.model.materialise.materialise_e5_small`` (the base model folder).
+The examples come from ``index.model.training_data`` (the texts the index embeds); in ``main`` only, the
+base model folder from ``index.model.materialise.materialise_e5_small``.
 """
 
 from __future__ import annotations

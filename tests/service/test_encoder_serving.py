@@ -16,7 +16,7 @@ from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index
 
 pytest.importorskip("onnxruntime")
 
-HEAVY = ("torch", "sentence_transformers", "transformers")
+HEAVY = ("torch", "sentence_transformers", "transformers", "peft")
 
 
 def _module_dump_prelude(path: Path) -> str:

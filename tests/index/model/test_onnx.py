@@ -150,7 +150,7 @@ for variant in ("onnx-fp32", "onnx-int8"):
     encoder = load_onnx_encoder(folder, variant)
     assert encoder.encode_queries(["メタがTPUを導入する理由は？"]).shape == (1, 384)
     assert encoder.encode_passages(["液冷は必須になりつつある。", "Liquid cooling."]).shape == (2, 384)
-heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "sentence_transformers", "transformers", "peft") if m in sys.modules)
 print("imported:", heavy)
 sys.exit(1 if heavy else 0)
 """
