@@ -1,8 +1,8 @@
 """Milvus backends: dense (COSINE) and lexical (BM25) search over one Milvus collection per index version.
 
 Both backends share one collection, so a version is one bulk insert (one BM25 IDF, see below), one set of
-metadata filters applies to both searches, and one alias switch publishes both. ``connect`` reaches
-Milvus Lite for a file path (tests, one machine) or a Milvus server/cluster for an ``http(s)://`` URI.
+metadata filters applies to both searches, and one alias switch publishes both. The connection lives in
+``milvus_connect``.
 
 What we learnt and rely on:
 - Lite has no Japanese analyzer, so the collection stores our own fugashi lemmas, alphanumeric only and
@@ -11,7 +11,6 @@ What we learnt and rely on:
 - BM25 IDF is computed per segment: a version is inserted in one go and flushed once, never per article.
 - Every read is ``consistency_level="Strong"``; VARCHAR ``max_length`` is sized for UTF-8 bytes (a cluster
   counts bytes, Lite characters).
-- One process owns a Lite ``.db`` file (it takes a lock): clients are cached per URI in this process.
 """
 
 from __future__ import annotations
@@ -23,11 +22,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import numpy as np
 
 from index.backends import Documents, Hits, Queries
+from index.backends.milvus_connect import MilvusError, UriKind, connect, uri_kind
 from index.tokenize import Tokenizer, japanese_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -40,67 +40,6 @@ EF_SEARCH = 1024  # as the FAISS HNSW index: recall@10 1.0 at 100k in bench/scal
 BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, so both lexical backends rank alike
 INSERT_BATCH = 2_000  # rows per insert call: stays far below gRPC's 64 MB message limit
 MAX_VARCHAR = 65_535
-UriKind = Literal["lite", "server"]
-
-
-class MilvusError(RuntimeError):
-    """Milvus is missing, unreachable, or does not hold what the index version expects."""
-
-
-def uri_kind(uri: str) -> UriKind:
-    """``server`` for an http(s):// URI, ``lite`` for a path to a Milvus Lite ``.db`` file."""
-    if re.match(r"^(https?|tcp|grpc)://", uri):
-        return "server"
-    if not uri.endswith(".db"):
-        raise MilvusError(
-            f"RAGQA_MILVUS_URI={uri!r} is neither an http(s):// address nor a Milvus Lite file: "
-            "use e.g. /var/lib/ragqa/ragqa.db (Milvus Lite) or http://localhost:19530 (a Milvus server)"
-        )
-    return "lite"
-
-
-_clients: dict[str, Any] = {}
-
-
-def connect(uri: str, token: str | None = None, timeout: float = 10.0) -> Any:
-    """A MilvusClient for ``uri`` (one per URI per process), or a MilvusError saying what to do."""
-    kind = uri_kind(uri)
-    key = uri if kind == "server" else str(Path(uri).resolve())
-    if key in _clients:
-        return _clients[key]
-    try:
-        from pymilvus import MilvusClient
-    except ImportError:
-        raise MilvusError("pymilvus is not installed: pip install 'ragqa[milvus]'") from None
-    if kind == "lite":
-        try:
-            import milvus_lite  # noqa: F401 - pymilvus needs it to open a .db file
-        except ImportError:
-            raise MilvusError("milvus-lite is not installed: pip install 'ragqa[milvus]'") from None
-        Path(key).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        client = MilvusClient(uri=key, token=token or "", timeout=timeout)
-        client.list_collections()  # the client connects lazily: prove it now
-    except Exception as exc:
-        if kind == "lite":
-            raise MilvusError(
-                f"cannot open Milvus Lite file {key} ({exc}): another process probably owns it (one process "
-                "per .db file); stop it, or serve the file with `milvus-lite server` and use its http:// URI"
-            ) from None
-        raise MilvusError(
-            f"cannot reach Milvus at {uri} ({type(exc).__name__}: {exc}): start the server or fix "
-            "RAGQA_MILVUS_URI / RAGQA_MILVUS_TOKEN"
-        ) from None
-    _clients[key] = client
-    return client
-
-
-def close(uri: str) -> None:
-    """Close this process's client for ``uri`` (for Lite this stops its server process)."""
-    key = uri if uri_kind(uri) == "server" else str(Path(uri).resolve())
-    client = _clients.pop(key, None)
-    if client is not None:
-        client.close()
 
 
 def collection_name(version: str) -> str:

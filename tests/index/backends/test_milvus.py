@@ -18,16 +18,14 @@ from index.backends.milvus import (
     CURRENT_ALIAS,
     MilvusCollection,
     MilvusDense,
-    MilvusError,
     MilvusLexical,
     RowMeta,
     collection_name,
-    connect,
     filter_expression,
     lemma_text,
     rows_expression,
-    uri_kind,
 )
+from index.backends.milvus_connect import MilvusError, close, connect, uri_kind
 from index.dense import FaissBackend
 from index.lexical import BM25Backend
 from ragqa.settings import DEFAULT_CORPUS_DIR
@@ -44,11 +42,9 @@ def _unit(m: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One Milvus Lite file for the module: one process owns a .db, so every test shares this client."""
-    from index.backends import milvus
-
     path = str(tmp_path_factory.mktemp("milvus") / "ragqa.db")
     yield path
-    milvus.close(path)
+    close(path)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +152,6 @@ def _build(uri: str, version: str) -> MilvusCollection:
 
 
 def test_alias_switch_killed_build_and_old_collections_dropped(tmp_path: Path) -> None:
-    from index.backends import milvus
-
     uri = str(tmp_path / "versions.db")  # its own file: publishing drops every other ragqa_ collection
     client = connect(uri)
     _build(uri, "v1").publish()
@@ -172,7 +166,7 @@ def test_alias_switch_killed_build_and_old_collections_dropped(tmp_path: Path) -
     assert set(_versions(uri)) == {collection_name("v2"), collection_name("v4")}  # v2 kept for one switch
     hits = client.search(CURRENT_ALIAS, data=["two"], anns_field="sparse", limit=1, output_fields=["row"])
     assert hits[0][0]["entity"]["row"] == 1
-    milvus.close(uri)
+    close(uri)
 
 
 def test_save_and_load_reconnect(real, uri: str, tmp_path: Path) -> None:
