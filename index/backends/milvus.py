@@ -57,7 +57,7 @@ class RowMeta:
     tags: tuple[str, ...] = ()
 
 
-def _day(value: str | dt.date) -> int:
+def day_number(value: str | dt.date) -> int:
     """A calendar day as the integer YYYYMMDD, which Milvus compares as a number."""
     day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
     return day.year * 10_000 + day.month * 100 + day.day
@@ -79,9 +79,9 @@ def filter_expression(
     if article_ids:
         parts.append(f"article_id in {_strings(article_ids)}")
     if since is not None:
-        parts.append(f"date >= {_day(since)}")
+        parts.append(f"date >= {day_number(since)}")
     if until is not None:
-        parts.append(f"date <= {_day(until)}")
+        parts.append(f"date <= {day_number(until)}")
     if categories:
         parts.append(f"array_contains_any(categories, {_strings(categories)})")
     if tags:
@@ -156,7 +156,7 @@ class MilvusCollection:
                 {
                     "row": i,
                     "article_id": meta[i].article_id,
-                    "date": _day(meta[i].date),
+                    "date": day_number(meta[i].date),
                     "categories": list(meta[i].categories),
                     "tags": list(meta[i].tags),
                     "vector": vectors[i].tolist(),
