@@ -3,33 +3,36 @@
 Embeds the default corpus's passages and the eval questions with the configured encoder, builds both
 backends over the same documents, and prints one table. The last row re-inserts the passages one article
 at a time with a flush after each (several segments, each with its own BM25 IDF) and counts the questions
-whose BM25 top-1 differs from the one-bulk-insert collection.
+whose BM25 top-1 differs from the one-bulk-insert collection. With ``--eval`` it also builds a real index
+in a temporary folder and runs ``ragqa eval``'s scoring with its backends, then with the Milvus ones.
 
-    python bench/milvus_parity.py [--repeats 20]
+    python bench/milvus_parity.py [--repeats 20] [--eval]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 
 from corpus.loader import load_corpus
 from eval.metrics import load_questions
-from eval.run import QUESTIONS_PATH
+from eval.run import QUESTIONS_PATH, evaluate
 from index.backends import Documents, Hits, Queries
 from index.backends.milvus import MilvusCollection, MilvusDense, MilvusLexical, RowMeta, day_number, lemma_text
 from index.backends.milvus_connect import close, connect
+from index.build import build_index
 from index.dense import FaissBackend
 from index.documents import document_text
-from index.embedder import load_encoder
+from index.embedder import Encoder, load_encoder
 from index.lexical import BM25Backend
-from ragqa.settings import get_settings
+from index.retriever import HybridRetriever, load_latest
+from ragqa.settings import Settings, get_settings
 
 
 def _latency(search, queries: Queries, repeats: int) -> tuple[float, float]:
@@ -85,9 +88,34 @@ def _per_article(collection: MilvusCollection, docs: Documents, meta: list[RowMe
     collection.size = len(lemmas)
 
 
+def compare_eval(settings: Settings, encoder: Encoder, uri: str) -> None:
+    """``ragqa eval`` scores with the default backends and with Milvus behind the same retriever."""
+    questions = load_questions(QUESTIONS_PATH)
+    with tempfile.TemporaryDirectory() as tmp:
+        build_index(settings, encoder, index_dir=Path(tmp))
+        loaded, _ = load_latest(Path(tmp))
+        fmt = loaded.manifest.document_format
+        collection = MilvusCollection.new(uri, "eval")
+        collection.build(Documents([document_text(p, fmt) for p in loaded.passages], loaded.vectors))
+        swapped = dataclasses.replace(loaded, lexical=MilvusLexical(collection), dense=MilvusDense(collection))
+        base = evaluate(HybridRetriever(loaded, encoder), questions).scores
+        milvus = evaluate(HybridRetriever(swapped, encoder), questions).scores
+    print(
+        f"\n{'mode':<7} {'lang':<4} {'R@5 default':>12} {'R@5 milvus':>11} {'MRR@10 default':>15} {'MRR@10 milvus':>14}"
+    )
+    for mode, by_lang in base.items():
+        for lang, row in by_lang.items():
+            other = milvus[mode][lang]
+            print(
+                f"{mode:<7} {lang:<4} {row['R@5']:>12.3f} {other['R@5']:>11.3f} "
+                f"{row['MRR@10']:>15.3f} {other['MRR@10']:>14.3f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed passes over the questions")
+    parser.add_argument("--eval", action="store_true", help="also compare ragqa eval scores (builds an index)")
     args = parser.parse_args()
 
     settings = get_settings()
@@ -147,6 +175,8 @@ def main() -> None:
             f"{'Milvus BM25 per-article':<22} {'':>7} {'':>7} {overlap:>15.3f} {top1:>12.3f}  "
             f"(vs bulk: top-1 moved for {moved:.1%} of questions, {len(articles)} flushes)"
         )
+        if args.eval:
+            compare_eval(settings, encoder, uri)
         close(uri)
 
 

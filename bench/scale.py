@@ -5,6 +5,9 @@ stand-ins (mixtures of real passage embeddings plus noise when an index exists, 
 vectors), so no hours of encoding are needed. Prints one table.
 
     python bench/scale.py --sizes 1000 10000 100000
+    python bench/scale.py --sizes 10000 100000 --milvus    # adds a Milvus Lite (HNSW) row per size
+
+Milvus Lite runs inside this process, so its memory is this process's RSS growth over the build.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import gc
 import random
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +29,8 @@ from corpus.models import Passage
 from corpus.text import split_sentences
 from index import store
 from index.backends import Documents, Queries
+from index.backends.milvus import MilvusCollection, MilvusDense, MilvusLexical
+from index.backends.milvus_connect import close
 from index.dense import FaissBackend
 from index.documents import sentence_spans
 from index.lexical import BM25Backend
@@ -69,13 +75,18 @@ def synthetic(
     return passages, _unit(vectors)
 
 
-def build(passages: list[Passage], vectors: np.ndarray, kind: str) -> LoadedIndex:
-    """An in-memory index over synthetic passages (no files)."""
+def build(passages: list[Passage], vectors: np.ndarray, kind: str, milvus_uri: str = "") -> LoadedIndex:
+    """An in-memory index over synthetic passages (no files); kind ``milvus`` puts both backends in Milvus."""
     texts = [p.text for p in passages]
-    lexical = BM25Backend()
-    lexical.build(Documents(texts))
-    dense = FaissBackend(kind)  # type: ignore[arg-type]
-    dense.build(Documents(texts, vectors))
+    if kind == "milvus":
+        collection = MilvusCollection.new(milvus_uri, f"scale_{len(passages)}", index="hnsw")
+        collection.build(Documents(texts, vectors))
+        lexical, dense = MilvusLexical(collection), MilvusDense(collection)
+    else:
+        lexical = BM25Backend()
+        lexical.build(Documents(texts))
+        dense = FaissBackend(kind)  # type: ignore[arg-type]
+        dense.build(Documents(texts, vectors))
     spans = [sentence_spans(t) for t in texts]
     offsets = np.cumsum([0] + [len(s) for s in spans])
     sent_vectors = np.repeat(vectors, [len(s) for s in spans], axis=0).astype(np.float16)
@@ -116,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeats", type=int, default=30, help="timed searches per question set")
+    parser.add_argument("--milvus", action="store_true", help="add a Milvus Lite row (pip install 'ragqa[milvus]')")
     args = parser.parse_args()
 
     corpus = load_corpus(get_settings().corpus_dir)
@@ -137,11 +149,13 @@ def main() -> None:
             + nprng.normal(scale=0.05, size=(len(QUESTIONS), centres.shape[1]))
         )
         exact = None
-        for kind in ("flat", "hnsw"):
+        tmp = tempfile.TemporaryDirectory()
+        milvus_uri = str(Path(tmp.name) / "scale.db")
+        for kind in ("flat", "hnsw", "milvus") if args.milvus else ("flat", "hnsw"):
             gc.collect()
             rss0 = process.memory_info().rss
             started = time.perf_counter()
-            loaded = build(passages, vectors, kind)
+            loaded = build(passages, vectors, kind, milvus_uri)
             build_s = time.perf_counter() - started
             rss = process.memory_info().rss - rss0
             retriever = HybridRetriever(loaded, encoder=None)  # type: ignore[arg-type]
@@ -162,6 +176,10 @@ def main() -> None:
                 f"{n:>9} {kind:>6} {build_s:>8.1f} {rss / 1e6 / (n / 1000):>10.2f} "
                 f"{statistics.median(times):>7.2f} {times[int(0.95 * len(times))]:>7.2f} {recall:>10}"
             )
+            del loaded, retriever
+        if args.milvus:
+            close(milvus_uri)
+        tmp.cleanup()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 
@@ -40,6 +40,7 @@ EF_SEARCH = 1024  # as the FAISS HNSW index: recall@10 1.0 at 100k in bench/scal
 BM25 = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s's defaults, so both lexical backends rank alike
 INSERT_BATCH = 2_000  # rows per insert call: stays far below gRPC's 64 MB message limit
 MAX_VARCHAR = 65_535
+DenseIndex = Literal["auto", "flat", "hnsw"]  # auto: flat below FLAT_BELOW rows, else HNSW
 
 
 def collection_name(version: str) -> str:
@@ -115,19 +116,19 @@ def _varchar_length(texts: Sequence[str], floor: int = 256) -> int:
 class MilvusCollection:
     """One index version in Milvus: row id, metadata, dense vector and BM25 lemma text of every passage."""
 
-    def __init__(self, client: Any, name: str, uri_kind: UriKind, index: str = "flat") -> None:
+    def __init__(self, client: Any, name: str, uri_kind: UriKind, index: DenseIndex = "auto") -> None:
         self.client = client
         self.name = name
         self.uri_kind: UriKind = uri_kind
-        self.index = index
+        self.index: DenseIndex = index
         self.tokenize = japanese_tokenizer("lemma")
         self.meta: list[RowMeta] | None = None  # set before build() so filters can use metadata
         self.size = 0
 
     @classmethod
-    def new(cls, uri: str, version: str, token: str | None = None) -> Self:
+    def new(cls, uri: str, version: str, token: str | None = None, index: DenseIndex = "auto") -> Self:
         """An empty collection object for ``version`` (created in Milvus by ``build``)."""
-        return cls(connect(uri, token), collection_name(version), uri_kind(uri))
+        return cls(connect(uri, token), collection_name(version), uri_kind(uri), index)
 
     def build(self, docs: Documents) -> None:
         """Create the collection and insert every row in one go; a second call with the same rows is a no-op."""
@@ -141,7 +142,8 @@ class MilvusCollection:
         if len(meta) != len(docs.texts):
             raise ValueError(f"{len(meta)} metadata rows for {len(docs.texts)} passages")
         lemmas = [lemma_text(self.tokenize, t) for t in docs.texts]
-        self.index = "flat" if len(lemmas) < FLAT_BELOW else "hnsw"
+        if self.index == "auto":
+            self.index = "flat" if len(lemmas) < FLAT_BELOW else "hnsw"
         if self.client.has_collection(self.name):  # left by a build killed before its switch
             self.client.drop_collection(self.name)
         self.client.create_collection(
