@@ -60,7 +60,13 @@ class RowMeta:
 
 def day_number(value: str | dt.date) -> int:
     """A calendar day as the integer YYYYMMDD, which Milvus compares as a number."""
-    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+    if isinstance(value, dt.date):
+        day = value
+    else:
+        try:
+            day = dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            raise ValueError(f"date {value!r} is not a calendar day: use YYYY-MM-DD") from None
     return day.year * 10_000 + day.month * 100 + day.day
 
 

@@ -136,6 +136,8 @@ def test_filter_expression_escapes_and_combines() -> None:
     expr = filter_expression(article_ids=['a"b'], since="2025-01-02", tags=["日本"])
     assert expr == '(article_id in ["a\\"b"]) and (date >= 20250102) and (array_contains_any(tags, ["日本"]))'
     assert filter_expression() is None
+    with pytest.raises(ValueError, match="use YYYY-MM-DD"):
+        filter_expression(until="26/11/2025")
     assert rows_expression(np.array([True, False, True, True])) == "row not in [1]"
     assert rows_expression(np.array([False, False, True, False])) == "row in [2]"
     assert rows_expression(np.ones(3, dtype=bool)) is None
