@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from corpus.loader import load_corpus
+from corpus.text import sentence_spans
 from index.build import build_index
-from index.documents import document_text, sentence_spans
-from index.embedder import load_encoder
-from index.vectors import sentence_document
-from ragqa.settings import Settings, get_settings
+from index.documents import document_text, sentence_document
+from index.model import load_encoder
+from ragqa.settings import get_settings
 
 NEW_POST = """---
 title: "光電融合チップがデータセンターを変える"
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     base = get_settings()
-    encoder = load_encoder(base)
+    encoder = load_encoder(base.model, base.model_cache_dir, base.torch_threads)
     corpus = load_corpus(base.corpus_dir)
     documents = [document_text(p, base.document_format) for p in corpus.passages]
     prompt = encoder.model.prompts.get("passage", "")
@@ -61,10 +61,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             corpus_dir = Path(tmp) / "posts"
             shutil.copytree(base.corpus_dir, corpus_dir)
-            settings = Settings(corpus_dir=corpus_dir, index_dir=Path(tmp) / "index")
-            fulls.append(build_index(settings, encoder).seconds)
+            index_dir, options = Path(tmp) / "index", base.build_options()
+            fulls.append(build_index(corpus_dir, index_dir, encoder, options).seconds)
             (corpus_dir / "900_photonics.txt").write_text(NEW_POST, encoding="utf-8")
-            summary = build_index(settings, encoder)
+            summary = build_index(corpus_dir, index_dir, encoder, options)
             incrementals.append(summary.seconds)
             embedded.append(summary.new)
 

@@ -11,12 +11,15 @@ import subprocess
 import sys
 import time
 
-from serverproc import ROOT, serve
+from ragqa.settings import PROJECT_ROOT
+from service.server_process import running_server
 
 BARE = """
 import sys
-from index.embedder import load_encoder
-load_encoder()
+from index.model import load_encoder
+from ragqa.settings import get_settings
+settings = get_settings()
+load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
 print("loaded", flush=True)
 sys.stdin.read()
 """
@@ -27,7 +30,7 @@ def bare_seconds() -> float:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", BARE],
-        cwd=ROOT,
+        cwd=PROJECT_ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -46,8 +49,9 @@ def main() -> None:
     bare, ready = [], []
     for _ in range(args.repeats):
         bare.append(bare_seconds())
-        with serve() as (_, _, seconds):
-            ready.append(seconds)
+        with running_server() as server:
+            server.wait_ready(timeout=300)
+            ready.append(server.ready_seconds)
     b, r = min(bare), min(ready)
     title = f"cold start (best of {args.repeats})"
     print(f"{title:<44} {'seconds':>8} {'ratio':>7}")

@@ -132,10 +132,11 @@ def main() -> None:
     if urlparse(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
         parser.error("load tests only target loopback addresses")
     if args.spawn:
-        from serverproc import serve
+        from service.server_process import running_server
 
-        with serve() as (base, proc, _):
-            print(report(run_load(base, args.clients, args.seconds, pid=proc.pid)))
+        with running_server() as server:
+            server.wait_ready(timeout=300)
+            print(report(run_load(server.base, args.clients, args.seconds, pid=server.proc.pid)))
     else:
         print(report(run_load(args.url, args.clients, args.seconds, pid=args.pid)))
 

@@ -17,11 +17,12 @@ import time
 from urllib.parse import urlparse
 
 from load import QUESTIONS, report, run_load
-from serverproc import serve
 
-from index.embedder import load_encoder
-from index.retriever import HybridRetriever, load_latest
+from index.model import load_encoder
+from index.retriever import HybridRetriever
+from index.version import load_latest
 from ragqa.settings import get_settings
+from service.server_process import running_server
 
 
 def _timed(fn, rounds: int) -> list[float]:
@@ -46,7 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = get_settings()
-    encoder = load_encoder(settings)
+    encoder = load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
     retriever = HybridRetriever(load_latest(settings.index_dir, encoder.name)[0], encoder)
     model, prompt = encoder.model, encoder.model.prompts.get("query", "")
     floor_fn = lambda q: model.encode([q], prompt=prompt, normalize_embeddings=True)  # noqa: E731
@@ -54,7 +55,9 @@ def main() -> None:
     for fn in (floor_fn, search_fn):
         _timed(fn, 20)  # warm-up
 
-    with serve() as (base, proc, _):
+    with running_server() as server:
+        server.wait_ready(timeout=300)
+        base, proc = server.base, server.proc
         # A lean keep-alive client, so the figure is the server's latency rather than the client library's.
         connection = http.client.HTTPConnection(urlparse(base).hostname, urlparse(base).port, timeout=60)
 

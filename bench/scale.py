@@ -26,15 +26,13 @@ from load import QUESTIONS
 
 from corpus.loader import load_corpus
 from corpus.models import Passage
-from corpus.text import split_sentences
+from corpus.text import sentence_spans, split_sentences
 from index import store
-from index.backends import Documents, Queries
-from index.backends.milvus import MilvusCollection, MilvusDense, MilvusLexical
+from index.backends import BM25Backend, Documents, FaissBackend, Queries
+from index.backends.milvus import MilvusCollection, MilvusConnection, MilvusDense, MilvusLexical
 from index.backends.milvus_connect import close
-from index.dense import FaissBackend
-from index.documents import sentence_spans
-from index.lexical import BM25Backend
-from index.retriever import HybridRetriever, LoadedIndex, load_latest
+from index.retriever import HybridRetriever
+from index.version import DENSE, LEXICAL, LoadedIndex, Manifest, SentenceTable, load_latest
 from ragqa.settings import get_settings
 
 
@@ -44,7 +42,8 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 def _centres(dim: int = 384) -> np.ndarray:
     try:
-        loaded, _ = load_latest(get_settings().index_dir)
+        settings = get_settings()
+        loaded, _ = load_latest(settings.index_dir, None, settings.load_options())
         return loaded.vectors
     except store.IndexStoreError:
         return _unit(np.random.default_rng(1).normal(size=(200, dim)))
@@ -79,7 +78,7 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str, milvus_uri: s
     """An in-memory index over synthetic passages (no files); kind ``milvus`` puts both backends in Milvus."""
     texts = [p.text for p in passages]
     if kind == "milvus":
-        collection = MilvusCollection.new(milvus_uri, f"scale_{len(passages)}", index="hnsw")
+        collection = MilvusCollection.new(MilvusConnection(milvus_uri), f"scale_{len(passages)}", index="hnsw")
         collection.build(Documents(texts, vectors))
         lexical, dense = MilvusLexical(collection), MilvusDense(collection)
     else:
@@ -90,29 +89,21 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str, milvus_uri: s
     spans = [sentence_spans(t) for t in texts]
     offsets = np.cumsum([0] + [len(s) for s in spans])
     sent_vectors = np.repeat(vectors, [len(s) for s in spans], axis=0).astype(np.float16)
-    manifest = store.Manifest(
+    manifest = Manifest(
         version=f"synthetic-{len(passages)}",
         model="stand-in",
-        dim=vectors.shape[1],
+        variant="synthetic",
+        dimension=vectors.shape[1],
         document_format="text",
         corpus_fingerprint="",
         passage_count=len(passages),
         article_count=0,
+        backends={LEXICAL: lexical.name, DENSE: dense.name},
         created_at="",
         files={},
     )
-    return LoadedIndex(
-        Path("."),
-        manifest,
-        passages,
-        [],
-        vectors,
-        offsets,
-        np.asarray([x for s in spans for x in s], np.int32),
-        sent_vectors,
-        lexical,
-        dense,
-    )
+    sentences = SentenceTable(offsets, np.asarray([x for s in spans for x in s], np.int32), sent_vectors)
+    return LoadedIndex(manifest, passages, [], vectors, sentences, {LEXICAL: lexical, DENSE: dense})
 
 
 def recall_at_10(approx: FaissBackend, exact: FaissBackend, queries: np.ndarray) -> float:
@@ -174,7 +165,7 @@ def main() -> None:
                     retriever.search_many([question], 5, vectors=qvecs[i : i + 1])
                     times.append((time.perf_counter() - t) * 1000)
             times.sort()
-            recall = "exact" if kind == "flat" else f"{recall_at_10(loaded.dense, exact, qvecs):.3f}"  # type: ignore[arg-type]
+            recall = "exact" if kind == "flat" else f"{recall_at_10(loaded.backends[DENSE], exact, qvecs):.3f}"  # type: ignore[arg-type]
             print(
                 f"{n:>9} {kind:>6} {build_s:>8.1f} {rss / 1e6 / (n / 1000):>10.2f} "
                 f"{statistics.median(times):>7.2f} {times[int(0.95 * len(times))]:>7.2f} {recall:>10}"

@@ -4,8 +4,7 @@ rejoin paragraphs that a generation chunk cut off."""
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from corpus.text import BROKEN_CHAR, is_cut, normalize
 
@@ -39,11 +38,8 @@ class CleanStats:
     raw_lines: int = 0
     markers: int = 0
     headings: int = 0
-    empty_headings: int = 0
     collapsed_lines: int = 0
     continuations_joined: int = 0
-    title_lines: int = 0
-    counts: Counter[str] = field(default_factory=Counter)
 
 
 def _heading(line: str) -> str | None:
@@ -82,11 +78,9 @@ def clean_body(article_id: str, title: str, body: list[tuple[int, str]]) -> tupl
             continue
         heading = _heading(line)
         if heading is not None:
-            if heading:
+            if heading:  # an empty one ("###") is dropped and leaves the section as it was
                 stats.headings += 1
                 section = heading
-            else:
-                stats.empty_headings += 1
             continue
         text = _INLINE_BOLD.sub(r"\1", line).replace("**", "")
         continued = bool(_CONTINUATION.match(text))
@@ -99,8 +93,7 @@ def clean_body(article_id: str, title: str, body: list[tuple[int, str]]) -> tupl
             if normalize(piece).rstrip("?？") == title_key.rstrip("?？") or (
                 title_key.startswith(normalize(piece).rstrip(BROKEN_CHAR)) and len(piece) >= 10
             ):
-                stats.title_lines += 1
-                continue
+                continue  # the title repeated in the body
             previous = paragraphs[-1] if paragraphs else None
             joins = (
                 index == 0

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from corpus.clean import Paragraph
+from corpus.neardup import ContainmentIndex
 from corpus.text import char_ngrams, containment, normalize, split_sentences
 
 NEAR_DUPLICATE = 0.9
@@ -77,26 +78,23 @@ def dedupe_paragraphs(paragraphs: list[Paragraph]) -> tuple[list[Kept], DedupeRe
     # Longest first, so that every candidate is compared only with texts at least as complete as itself.
     candidates = sorted(by_key.values(), key=lambda k: (-len(k.key), k.paragraph.article_id, k.paragraph.order))
     survivors: list[Kept] = []
+    index = ContainmentIndex()  # ids are positions in survivors
     for cand in candidates:
         cand.grams = char_ngrams(cand.key)
-        home = next((s for s in survivors if s.key.startswith(cand.key)), None)
+        # A prefix of a survivor has all its grams in it, so both rules only need the ≥ 90 % matches.
+        similar = [survivors[i] for i in index.containing(cand.grams, NEAR_DUPLICATE)]
+        home = next((s for s in similar if s.key.startswith(cand.key)), None)
         if home is not None:
             report.truncated[cand.paragraph.article_id] += 1
             _absorb(home, cand)
             continue
-        home = next(
-            (
-                s
-                for s in survivors
-                if containment(cand.grams, s.grams) >= NEAR_DUPLICATE and _sentences_covered(cand.key, s)
-            ),
-            None,
-        )
+        home = next((s for s in similar if _sentences_covered(cand.key, s)), None)
         if home is not None:
             report.near_duplicate[cand.paragraph.article_id] += 1
             _absorb(home, cand)
             continue
         survivors.append(cand)
+        index.add(cand.grams)
     survivors.sort(key=lambda k: (k.paragraph.article_id, k.paragraph.order))
     return survivors, report
 

@@ -9,12 +9,21 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from corpus.clean import CleanStats, Paragraph, clean_body
-from corpus.dedupe import MIN_PASSAGE_CHARS, dedupe_paragraphs, split_long
+from corpus.dedupe import MAX_PASSAGE_CHARS, MIN_PASSAGE_CHARS, NEAR_DUPLICATE, dedupe_paragraphs, split_long
 from corpus.models import Article, Passage, Source
+from corpus.neardup import ContainmentIndex
 from corpus.parse import PostError, RawPost, post_paths, read_post
-from corpus.text import char_ngrams, containment, passage_id
+from corpus.text import char_ngrams, passage_id
 
 logger = logging.getLogger(__name__)
+
+# Per post: the shipped posts have at most ~300 lines; these bound the work one post can cause.
+MAX_PARAGRAPHS_PER_POST = 2000
+MAX_PASSAGES_PER_POST = 2000
+
+
+class PostTooLargeError(PostError):
+    """A post with more paragraphs or passages than one post may have."""
 
 
 class ArticleStats(BaseModel):
@@ -47,17 +56,43 @@ class Corpus:
         return next((a for a in self.articles if a.id == article_id), None)
 
 
-def build_passages(posts: list[RawPost]) -> tuple[list[Passage], list[ArticleStats]]:
-    """Clean, deduplicate and cap the paragraphs of parsed posts into passages."""
+def _check_count(article_id: str, count: int, what: str, limit: int) -> None:
+    if count > limit:
+        raise PostTooLargeError(
+            f"{article_id}: has {count:,} {what}, over the limit of {limit:,} per post: split it into several posts"
+        )
+
+
+def build_passages(posts: list[RawPost], rejected: list[str] | None = None) -> tuple[list[Passage], list[ArticleStats]]:
+    """Clean, deduplicate and cap the paragraphs of parsed posts into passages.
+
+    A post over the per-post limits raises PostTooLargeError, or, when ``rejected`` is given, is left
+    out and its reason appended there.
+    """
     paragraphs: list[Paragraph] = []
     clean_stats: dict[str, CleanStats] = {}
     for post in sorted(posts, key=lambda p: p.article.id):
         found, stats = clean_body(post.article.id, post.article.title, post.body)
+        try:
+            _check_count(post.article.id, len(found), "paragraphs", MAX_PARAGRAPHS_PER_POST)
+            # split_long cuts each paragraph into at least ⌈length / cap⌉ passages.
+            _check_count(
+                post.article.id,
+                sum(-(-len(p.text) // MAX_PASSAGE_CHARS) for p in found),
+                "passages",
+                MAX_PASSAGES_PER_POST,
+            )
+        except PostTooLargeError as exc:
+            if rejected is None:
+                raise
+            logger.warning("rejected post: %s", exc)
+            rejected.append(str(exc))
+            continue
         paragraphs.extend(found)
         clean_stats[post.article.id] = stats
     kept, report = dedupe_paragraphs(paragraphs)
 
-    articles = {p.article.id: p.article for p in posts}
+    articles = {p.article.id: p.article for p in posts if p.article.id in clean_stats}
     passages: list[Passage] = []
     ordinal: dict[str, int] = {}
     for survivor in kept:
@@ -103,13 +138,16 @@ def build_passages(posts: list[RawPost]) -> tuple[list[Passage], list[ArticleSta
 
 
 def _drop_contained(passages: list[Passage]) -> list[Passage]:
-    """After capping, make sure no passage is ≥ 90 % inside another (pieces can line up with short copies)."""
+    """After capping, drop a passage that is a near-duplicate of a longer one (pieces can line up with short copies)."""
     grams = [char_ngrams(p.text) for p in passages]
+    index = ContainmentIndex()
+    for g in grams:
+        index.add(g)
     keep = []
     for i, passage in enumerate(passages):
         inside = any(
-            j != i and (len(passages[j].text), j) > (len(passage.text), i) and containment(grams[i], grams[j]) >= 0.9
-            for j in range(len(passages))
+            j != i and (len(passages[j].text), j) > (len(passage.text), i)
+            for j in index.containing(grams[i], NEAR_DUPLICATE)
         )
         if inside:
             logger.debug("passage %s is contained in another after capping; dropped", passage.id)
@@ -132,5 +170,10 @@ def load_corpus(corpus_dir: Path) -> Corpus:
         except PostError as exc:
             logger.warning("rejected post: %s", exc)
             rejected.append(str(exc))
-    passages, stats = build_passages(posts)
-    return Corpus(articles=[p.article for p in posts], passages=passages, rejected=rejected, stats=stats)
+        except Exception as exc:  # noqa: BLE001 - one unreadable post must not stop the others being indexed
+            logger.exception("rejected post %s", path.name)
+            rejected.append(f"{path.name}: could not be parsed ({exc.__class__.__name__}): check the file")
+    passages, stats = build_passages(posts, rejected)
+    kept = {row.article_id for row in stats}
+    articles = [p.article for p in posts if p.article.id in kept]
+    return Corpus(articles=articles, passages=passages, rejected=rejected, stats=stats)

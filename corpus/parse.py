@@ -6,8 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from corpus.frontmatter import FrontMatterError, load_front_matter
 from corpus.models import Article
 from corpus.text import BROKEN_CHAR
 
@@ -25,7 +24,6 @@ class RawPost:
 
     article: Article
     body: list[tuple[int, str]]
-    front_matter_title: str
 
 
 def post_paths(corpus_dir: Path) -> list[Path]:
@@ -47,14 +45,6 @@ def _parse_date(value: object, name: str) -> str:
     raise PostError(f"{name}: front matter 'date' {text!r} is not a date: write it as YYYY-MM-DD [HH:MM:SS +0000]")
 
 
-def _as_list(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
 def parse_post_text(text: str, article_id: str, name: str | None = None) -> RawPost:
     """Parse a post's text (front matter + body); ``name`` is used in error messages."""
     name = name or article_id
@@ -68,12 +58,10 @@ def parse_post_text(text: str, article_id: str, name: str | None = None) -> RawP
     except StopIteration:
         raise PostError(f"{name}: front matter is not closed: add a '---' line after it") from None
     try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError as exc:
-        raise PostError(f"{name}: front matter is not valid YAML ({exc.__class__.__name__}): fix its syntax") from None
-    if not isinstance(meta, dict):
-        raise PostError(f"{name}: front matter must be 'key: value' lines")
-    raw_title = str(meta.get("title") or "").strip()
+        meta = load_front_matter("\n".join(lines[1:end]))
+    except FrontMatterError as exc:
+        raise PostError(f"{name}: {exc}") from None
+    raw_title = meta["title"] or ""
     if not raw_title.replace(BROKEN_CHAR, "").strip():
         raise PostError(f"{name}: front matter has no 'title': add one")
     if not meta.get("date"):
@@ -88,12 +76,12 @@ def parse_post_text(text: str, article_id: str, name: str | None = None) -> RawP
         id=article_id,
         title=title,
         date=date,
-        categories=_as_list(meta.get("categories")),
-        tags=_as_list(meta.get("tags")),
-        author=str(meta["author"]) if meta.get("author") else None,
-        excerpt=str(meta["excerpt"]) if meta.get("excerpt") else None,
+        categories=meta["categories"],
+        tags=meta["tags"],
+        author=meta["author"],
+        excerpt=meta["excerpt"],
     )
-    return RawPost(article=article, body=body, front_matter_title=raw_title)
+    return RawPost(article=article, body=body)
 
 
 def _repair_title(raw_title: str, body: list[tuple[int, str]]) -> tuple[str, list[tuple[int, str]]]:

@@ -10,7 +10,8 @@ BROKEN_CHAR = "\ufffd"
 SENTENCE_END = "。！？!?"
 # What a complete paragraph may end with: sentence punctuation, or closing brackets/quotes after it.
 PARAGRAPH_END = SENTENCE_END + "」』）)】\"'…"
-_SENTENCE_RE = re.compile(rf"[^{SENTENCE_END}\n]*(?:[{SENTENCE_END}]+[」』）)]*|$)")
+# A sentence: text up to 。！？!? (with the closing brackets after them), or up to the line's end.
+_SENTENCE_RE = re.compile(rf"[^{SENTENCE_END}\n]+(?:[{SENTENCE_END}]+[」』）)]*)?")
 _SPACE_RE = re.compile(r"\s+")
 
 
@@ -25,14 +26,27 @@ def passage_id(text: str) -> str:
     return hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:16]
 
 
+def _spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for match in _SENTENCE_RE.finditer(text):
+        start, end = match.span()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
 def split_sentences(text: str) -> list[str]:
     """Split after 。！？!? (keeping closing brackets with their sentence) and at line ends."""
-    out = []
-    for match in _SENTENCE_RE.finditer(text):
-        sentence = match.group(0).strip()
-        if sentence:
-            out.append(sentence)
-    return out
+    return [text[s:e] for s, e in _spans(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of ``split_sentences(text)``; the whole text when it has none."""
+    return _spans(text) or [(0, len(text))]
 
 
 def char_ngrams(text: str, n: int = 5) -> set[str]:

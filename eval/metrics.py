@@ -1,167 +1,147 @@
-"""Retrieval metrics over ranked passages, and the loader for the reference questions.
+"""Retrieval metrics with ranx: Qrels from the gold, Runs from rankings, per-question scores, CIs and tests.
 
-A retrieved passage is a *hit* for a question when it is a citable passage (at most
-``max_chars`` characters) and contains any of the question's gold substrings, compared
-after Unicode NFKC normalisation so that full-width and half-width forms match.
-
-Every metric takes ``hits``: one boolean per retrieved passage, best-ranked first.
+R@k here is ranx's ``hit_rate@k`` (trec_eval's ``success@k``): 1 for a question when *any* relevant
+passage is in the top k. ranx's ``recall@k`` would instead count the *share* of a question's relevant
+passages in the top k, which is not what we ask of a retriever that shows one cited passage first.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import unicodedata
-from pathlib import Path
-from typing import Literal
+import warnings
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import numpy as np
+from numba.core.errors import NumbaTypeSafetyWarning
+from ranx import Qrels, Run, evaluate
+
+from corpus.models import Passage
+from eval.questions import Question, relevant_passage_ids
 
 __all__ = [
-    "Gold",
-    "Question",
-    "aggregate",
-    "is_hit",
-    "load_questions",
-    "ndcg_at_k",
-    "recall_at_k",
-    "reciprocal_rank",
+    "METRICS",
+    "abstention_rates",
+    "bootstrap_ci",
+    "build_qrels",
+    "build_run",
+    "holm",
+    "paired_p_value",
+    "per_question_scores",
 ]
 
+# Our label → ranx's metric name.
+METRICS: dict[str, str] = {
+    "R@1": "hit_rate@1",
+    "R@5": "hit_rate@5",
+    "R@10": "hit_rate@10",
+    "MRR@10": "mrr@10",
+    "nDCG@10": "ndcg@10",
+}
 
-class Gold(BaseModel):
-    """Where a question is answered: the article and verbatim spans of its answering paragraphs."""
+EXACT_LIMIT = 16  # 2**16 sign patterns enumerate in milliseconds
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    article_id: str = Field(min_length=1, description="File stem of the post, e.g. '002_214864c1432d6946'.")
-    substrings: list[str] = Field(
-        min_length=1,
-        description="A verbatim span of each paragraph that answers the question; any one marks a hit.",
-    )
-
-    @field_validator("substrings")
-    @classmethod
-    def _non_empty_substrings(cls, value: list[str]) -> list[str]:
-        """Reject blank substrings: an empty string would be contained in every passage."""
-        for substring in value:
-            if not substring.strip():
-                raise ValueError("gold substrings must not be empty or whitespace")
-        return value
+# ranx casts its internal ids between numba integer types; the warning says nothing about our data.
+warnings.filterwarnings("ignore", category=NumbaTypeSafetyWarning)
 
 
-class Question(BaseModel):
-    """One reference question with its language, kind and gold answer location."""
+def build_qrels(questions: list[Question], passages: list[Passage]) -> Qrels:
+    """Relevant passage ids (relevance 1) of every answerable question.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1)
-    lang: Literal["ja", "en"]
-    type: Literal["fact", "reason"]
-    question: str = Field(min_length=1)
-    gold: Gold
-
-
-def _nfkc(text: str) -> str:
-    """Return ``text`` in Unicode NFKC form."""
-    return unicodedata.normalize("NFKC", text)
-
-
-def _check_k(k: int) -> None:
-    """Raise ``ValueError`` unless ``k`` is a positive cut-off."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-
-
-def is_hit(passage_text: str, gold_substrings: list[str], max_chars: int = 1000) -> bool:
-    """Whether a retrieved passage counts as a hit for a question.
-
-    A passage is a hit only if it is no longer than ``max_chars`` characters (measured on
-    the text as given) and contains at least one of ``gold_substrings``. Containment is
-    tested after NFKC normalisation of both the passage and each substring, so that e.g.
-    full-width ``（ＯＣＰ）`` matches half-width ``(OCP)``. Empty substrings are ignored.
+    Raises ``ValueError`` naming the questions whose gold matches no passage, since a question
+    without a relevant passage could never be answered and would silently score zero.
     """
-    if len(passage_text) > max_chars:
-        return False
-    text = _nfkc(passage_text)
-    return any(sub and _nfkc(sub) in text for sub in gold_substrings)
+    relevant: dict[str, dict[str, int]] = {}
+    unmatched: list[str] = []
+    for question in questions:
+        if not question.answerable:
+            continue
+        ids = relevant_passage_ids(question, passages)
+        if not ids:
+            unmatched.append(question.id)
+        relevant[question.id] = dict.fromkeys(sorted(ids), 1)
+    if unmatched:
+        raise ValueError(
+            f"gold of {', '.join(unmatched)} matches no indexed passage: fix the substrings or rebuild the index"
+        )
+    return Qrels(relevant)
 
 
-def recall_at_k(hits: list[bool], k: int) -> float:
-    """Success at ``k``: 1.0 if any of the first ``k`` passages is a hit, else 0.0."""
-    _check_k(k)
-    return 1.0 if any(hits[:k]) else 0.0
+def build_run(rankings: dict[str, list[str]], name: str) -> Run:
+    """A ranx Run from ranked passage ids per question (best first); scores fall with the rank."""
+    run: dict[str, dict[str, float]] = {}
+    for question_id, passage_ids in rankings.items():
+        if len(set(passage_ids)) != len(passage_ids):
+            raise ValueError(f"ranking of {question_id} repeats a passage: {passage_ids}")
+        if passage_ids:  # ranx cannot hold an empty ranking; make_comparable scores a missing one as 0
+            run[question_id] = {pid: float(len(passage_ids) - rank) for rank, pid in enumerate(passage_ids)}
+    return Run(run, name=name)
 
 
-def reciprocal_rank(hits: list[bool], k: int = 10) -> float:
-    """``1 / rank`` of the first hit within the first ``k`` passages (rank 1 = best), else 0.0."""
-    _check_k(k)
-    for rank, hit in enumerate(hits[:k], start=1):
-        if hit:
-            return 1.0 / rank
-    return 0.0
+def per_question_scores(qrels: Qrels, run: Run, question_ids: list[str]) -> dict[str, np.ndarray]:
+    """Each metric's score for every question, aligned with ``question_ids`` (label → array)."""
+    evaluate(qrels, run, list(METRICS.values()), return_mean=False, make_comparable=True)
+    return {
+        label: np.array([float(run.scores[name].get(qid, 0.0)) for qid in question_ids])
+        for label, name in METRICS.items()
+    }
 
 
-def ndcg_at_k(hits: list[bool], k: int = 10, n_relevant: int = 1) -> float:
-    """Normalised discounted cumulative gain at ``k`` with binary relevance.
+def bootstrap_ci(scores: np.ndarray, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean over questions (seeded, reproducible)."""
+    if len(scores) == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = scores[rng.integers(0, len(scores), size=(resamples, len(scores)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
 
-    ``DCG = sum(1 / log2(rank + 1))`` over hits at ranks 1..k. The ideal DCG places
-    ``min(n_relevant, k)`` hits at the top ranks. Returns 0.0 when ``n_relevant`` is 0.
-    The result is capped at 1.0: if more passages hit than ``n_relevant`` says exist
-    (e.g. near-duplicate passages), the ranking cannot be better than ideal.
+
+def paired_p_value(control: np.ndarray, treatment: np.ndarray, permutations: int = 10_000, seed: int = 42) -> float:
+    """Two-sided p-value of the paired randomization (sign-flip) test on per-question scores.
+
+    This is Fisher's randomization test as ranx's ``compare`` runs it, done here because ranx 0.3.21
+    compares the permuted and observed differences as floats without tolerance: permutations that tie
+    the observed difference (common, since our scores take few values) are dropped by a rounding error
+    and p comes out too small (0.0 instead of the exact 0.125 on four differing questions). Exact
+    enumeration when at most ``EXACT_LIMIT`` questions differ; otherwise a seeded Monte-Carlo estimate
+    that counts the observed assignment, so p is never 0.
     """
-    _check_k(k)
-    if n_relevant < 0:
-        raise ValueError(f"n_relevant must be >= 0, got {n_relevant}")
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(n_relevant, k) + 1))
-    if ideal == 0.0:
-        return 0.0
-    dcg = sum(1.0 / math.log2(rank + 1) for rank, hit in enumerate(hits[:k], start=1) if hit)
-    return min(1.0, dcg / ideal)
+    if len(control) != len(treatment):
+        raise ValueError(f"paired test needs equal lengths, got {len(control)} and {len(treatment)}")
+    differences = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
+    differences = differences[differences != 0]  # a tie is the same under either assignment
+    if differences.size == 0:
+        return 1.0
+    observed = abs(differences.sum())
+    tolerance = 1e-9 * max(1.0, observed)
+    if differences.size <= EXACT_LIMIT:
+        bits = (np.arange(2**differences.size)[:, None] >> np.arange(differences.size)) & 1
+        statistics = np.abs((2 * bits - 1) @ differences)
+        return float(np.mean(statistics >= observed - tolerance))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=(permutations, differences.size))
+    extreme = int(np.count_nonzero(np.abs(signs @ differences) >= observed - tolerance))
+    return (extreme + 1) / (permutations + 1)
 
 
-def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Mean of each metric over per-question rows.
-
-    All rows must have the same metric keys; the result keeps the key order of the first
-    row. An empty list gives an empty dict.
-    """
-    if not rows:
-        return {}
-    keys = list(rows[0])
-    expected = set(keys)
-    for index, row in enumerate(rows):
-        if set(row) != expected:
-            raise ValueError(f"row {index} has metric keys {sorted(row)}, expected {sorted(expected)}")
-    return {key: math.fsum(float(row[key]) for row in rows) / len(rows) for key in keys}
+def holm(p_values: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (same order as given); ranx offers no correction itself."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for position, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - position) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
-def load_questions(path: Path) -> list[Question]:
-    """Read reference questions from a JSON Lines file (one object per line, UTF-8).
-
-    Blank lines are skipped. Raises ``ValueError`` naming the file and 1-based line
-    number when a line is not valid JSON, does not match :class:`Question`, or repeats
-    an earlier question id.
-    """
-    path = Path(path)
-    questions: list[Question] = []
-    seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
-            try:
-                question = Question.model_validate(data)
-            except ValidationError as exc:
-                raise ValueError(f"{path}:{lineno}: invalid question: {exc}") from exc
-            if question.id in seen:
-                raise ValueError(
-                    f"{path}:{lineno}: duplicate question id {question.id!r} (first on line {seen[question.id]})"
-                )
-            seen[question.id] = lineno
-            questions.append(question)
-    return questions
+def abstention_rates(abstained: list[bool], answerable: list[bool]) -> dict[str, float | int]:
+    """Share of unanswerable questions abstained on, and share of answerable ones wrongly abstained on."""
+    unanswerable = [a for a, ok in zip(abstained, answerable) if not ok]
+    answerable_only = [a for a, ok in zip(abstained, answerable) if ok]
+    return {
+        "unanswerable": len(unanswerable),
+        "abstention_rate": sum(unanswerable) / len(unanswerable) if unanswerable else math.nan,
+        "answerable": len(answerable_only),
+        "false_abstention_rate": sum(answerable_only) / len(answerable_only) if answerable_only else math.nan,
+    }

@@ -6,9 +6,8 @@ from pydantic import BaseModel, Field
 
 from corpus.models import Source
 from corpus.text import char_ngrams, containment
+from index.params import RankParams
 from index.retriever import SearchHit
-
-ANSWER_MARGIN = 0.04  # a later passage's sentence joins the answer if it is nearly as close as the best one
 
 
 class CitedPassage(BaseModel):
@@ -45,8 +44,9 @@ def cite(hit: SearchHit) -> CitedPassage:
     )
 
 
-def compose_answer(hits: list[SearchHit], max_sentences: int = 3) -> str:
+def compose_answer(hits: list[SearchHit], params: RankParams | None = None, max_sentences: int = 3) -> str:
     """One to three answering sentences from the top passages, each followed by its citation [rank]."""
+    params = params or RankParams()
     if not hits:
         return ""
     best = hits[0].highlight_score
@@ -54,10 +54,10 @@ def compose_answer(hits: list[SearchHit], max_sentences: int = 3) -> str:
     for hit in hits[1:3]:
         if len(chosen) == max_sentences:
             break
-        if hit.highlight_score < best - ANSWER_MARGIN:
+        if hit.highlight_score < best - params.answer_margin:
             continue
         grams = char_ngrams(hit.highlight)
-        if any(containment(grams, char_ngrams(c.highlight)) >= 0.5 for c in chosen):
+        if any(containment(grams, char_ngrams(c.highlight)) >= params.answer_near_copy for c in chosen):
             continue
         chosen.append(hit)
     return " ".join(f"{h.highlight} [{h.rank}]" for h in chosen)

@@ -3,29 +3,91 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel
 
 from corpus.loader import load_corpus
+from corpus.models import Article, Passage
 from corpus.parse import post_paths
+from corpus.text import sentence_spans
 from index import store
-from index.backends import Documents
-from index.dense import FaissBackend
-from index.documents import document_text, embedding_key, sentence_spans
-from index.lexical import BM25Backend
-from index.vectors import embed_documents, sentence_document
-from ragqa.settings import Settings
+from index.backends import Backend, BM25Backend, Documents, FaissBackend
+from index.backends.dense import IndexKind
+from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
+from index.model import Encoder
+from index.tokenize import TokenForm
+from index.vectors import embed_documents
+from index.version import (
+    DENSE,
+    LEXICAL,
+    Manifest,
+    SentenceTable,
+    VersionContents,
+    read_passage_ids,
+    read_reusable_vectors,
+    verify_version,
+    write_version,
+)
 
 if TYPE_CHECKING:
-    from index.embedder import Encoder
+    from index.backends.milvus import MilvusConnection
 
 logger = logging.getLogger(__name__)
+
+BackendKind = Literal["faiss", "milvus"]
+BACKEND_KINDS: tuple[BackendKind, ...] = ("faiss", "milvus")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build turns passages into an index (the defaults are the service's).
+
+    ``backend`` "faiss" keeps both searches in the version folder (bm25s + FAISS); "milvus" puts them in one
+    Milvus collection per version at ``milvus`` (required then).
+    """
+
+    document_format: DocumentFormat = "title+section+text"
+    bm25_tokens: TokenForm = "lemma"
+    faiss_index: IndexKind = "flat"
+    embed_batch_size: int = 32
+    keep_versions: int = 3
+    backend: BackendKind = "faiss"
+    milvus: MilvusConnection | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKEND_KINDS:
+            raise ValueError(f"unknown index backend {self.backend!r}: use one of {', '.join(BACKEND_KINDS)}")
+        if self.backend == "milvus" and self.milvus is None:
+            raise ValueError("the milvus backend needs a Milvus URI: set RAGQA_MILVUS_URI (a .db path or http://…)")
+
+
+def backend_names(options: BuildOptions) -> dict[str, str]:
+    """The registered backend each role gets under ``options`` (as a manifest records it)."""
+    if options.backend == "milvus":
+        from index.backends.milvus import MilvusDense, MilvusLexical
+
+        return {LEXICAL: MilvusLexical.name, DENSE: MilvusDense.name}
+    return {LEXICAL: BM25Backend.name, DENSE: FaissBackend.name}
+
+
+def _make_backends(
+    options: BuildOptions, version: str, passages: list[Passage], articles: list[Article]
+) -> dict[str, Backend]:
+    """Empty backends by role for a new version."""
+    if options.backend == "milvus":
+        from index.backends.milvus import MilvusCollection, MilvusDense, MilvusLexical, row_meta
+
+        assert options.milvus is not None  # checked by BuildOptions
+        meta = row_meta(passages, articles)
+        collection = MilvusCollection.new(options.milvus, version, token_form=options.bm25_tokens, meta=meta)
+        return {LEXICAL: MilvusLexical(collection), DENSE: MilvusDense(collection)}
+    return {LEXICAL: BM25Backend(options.bm25_tokens), DENSE: FaissBackend(options.faiss_index)}
 
 
 class BuildSummary(BaseModel):
@@ -52,73 +114,86 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
-    """Embeddings of the current version by embedding key (empty when none, another model, or corrupt)."""
+def _current_manifest(index_dir: Path) -> tuple[Path, Manifest] | None:
+    """The folder and manifest of the current version, if it verifies."""
     name = store.current_version(index_dir)
     if name is None:
-        return {}, set()
+        return None
     folder = store.versions_dir(index_dir) / name
     try:
-        manifest = store.verify(folder)
+        return folder, verify_version(folder)
     except store.IndexStoreError as exc:
         logger.warning("previous index not reused: %s", exc)
+        return None
+
+
+def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
+    """Embeddings of the current version by embedding key (empty when none, another model, or corrupt)."""
+    current = _current_manifest(index_dir)
+    if current is None:
         return {}, set()
-    old_ids = {json.loads(line)["id"] for line in (folder / "passages.jsonl").read_text("utf-8").splitlines()}
+    folder, manifest = current
+    old_ids = read_passage_ids(folder)
     if manifest.model != model:
         logger.info("previous index was built with %s, not %s: embedding everything", manifest.model, model)
         return {}, old_ids
-    keys = json.loads((folder / "keys.json").read_text("utf-8"))
-    vectors = np.load(folder / "embeddings.npy")
-    sentences = np.load(folder / "sentences.npz")
-    offsets, sent_vectors = sentences["offsets"], sentences["vectors"]
-    found = {key: (vectors[i], sent_vectors[offsets[i] : offsets[i + 1]]) for i, key in enumerate(keys)}
-    return found, old_ids
+    return read_reusable_vectors(folder), old_ids
+
+
+def _unchanged(index_dir: Path, fingerprint: str, encoder: Encoder, options: BuildOptions) -> Manifest | None:
+    """The current version's manifest if it was built from this corpus, model, document format and backends."""
+    current = _current_manifest(index_dir)
+    if current is None:
+        return None
+    folder, manifest = current
+    same = (
+        manifest.corpus_fingerprint == fingerprint
+        and manifest.model == encoder.name
+        and manifest.document_format == options.document_format
+        and manifest.backends == backend_names(options)
+    )
+    if same and options.milvus is not None and options.backend == "milvus":
+        from index.backends.milvus import collection_exists
+
+        same = collection_exists(folder / DENSE, options.milvus)  # gone with a wiped .db or another prefix
+    return manifest if same else None
 
 
 def build_index(
-    settings: Settings,
+    corpus_dir: Path,
+    index_dir: Path,
     encoder: Encoder,
-    corpus_dir: Path | None = None,
-    index_dir: Path | None = None,
+    options: BuildOptions | None = None,
     show_progress: bool = False,
     force: bool = False,
 ) -> BuildSummary:
     """Build a new index version from ``corpus_dir`` (incrementally), switch to it, and summarise."""
-    corpus_dir = corpus_dir or settings.corpus_dir
-    index_dir = index_dir or settings.index_dir
+    options = options or BuildOptions()
     started = time.perf_counter()
     with store.build_lock(index_dir):
+        if options.backend == "milvus" and options.milvus is not None:
+            options.milvus.client()  # unreachable, or a Lite file another process owns: say so before embedding
         store.remove_partial(index_dir)
         fingerprint = corpus_fingerprint(corpus_dir)
-        current = store.current_version(index_dir)
-        if current and not force:
-            try:
-                manifest = store.verify(store.versions_dir(index_dir) / current)
-            except store.IndexStoreError:
-                manifest = None
-            if (
-                manifest is not None
-                and manifest.corpus_fingerprint == fingerprint
-                and manifest.model == encoder.name
-                and manifest.document_format == settings.document_format
-            ):
-                return BuildSummary(
-                    version=current,
-                    changed=False,
-                    articles=manifest.article_count,
-                    passages=manifest.passage_count,
-                    new=0,
-                    reused=manifest.passage_count,
-                    removed=0,
-                    seconds=time.perf_counter() - started,
-                    embed_seconds=0.0,
-                )
+        manifest = None if force else _unchanged(index_dir, fingerprint, encoder, options)
+        if manifest is not None:
+            return BuildSummary(
+                version=manifest.version,
+                changed=False,
+                articles=manifest.article_count,
+                passages=manifest.passage_count,
+                new=0,
+                reused=manifest.passage_count,
+                removed=0,
+                seconds=time.perf_counter() - started,
+                embed_seconds=0.0,
+            )
 
         corpus = load_corpus(corpus_dir)
         if not corpus.passages:
             raise ValueError(f"no passages in {corpus_dir}: add posts (front matter + body) before indexing")
         passages = corpus.passages
-        documents = [document_text(p, settings.document_format) for p in passages]
+        documents = [document_text(p, options.document_format) for p in passages]
         text_spans = [sentence_spans(p.text) for p in passages]
         sentences = [[sentence_document(p.title, p.text[s:e]) for s, e in doc] for p, doc in zip(passages, text_spans)]
         keys = [embedding_key(encoder.name, d, s) for d, s in zip(documents, sentences)]
@@ -130,47 +205,45 @@ def build_index(
             encoder,
             [documents[i] for i in todo],
             [sentences[i] for i in todo],
-            batch_size=settings.embed_batch_size,
+            batch_size=options.embed_batch_size,
             show_progress=show_progress,
         )
         embed_seconds = time.perf_counter() - embed_started
         fresh = {keys[i]: (new_vectors[j], new_sentences[j]) for j, i in enumerate(todo)}
         vectors = np.stack([(fresh.get(k) or previous[k])[0] for k in keys]).astype(np.float32)
         sentence_blocks = [np.asarray((fresh.get(k) or previous[k])[1], dtype=np.float16) for k in keys]
-        new_ids = {p.id for p in passages}
 
-        def write(folder: Path) -> dict:
-            with (folder / "passages.jsonl").open("w", encoding="utf-8") as handle:
-                for passage in passages:
-                    handle.write(passage.model_dump_json() + "\n")
-            store.write_json(folder / "articles.json", [a.model_dump() for a in corpus.articles])
-            store.write_json(folder / "keys.json", keys)
-            np.save(folder / "embeddings.npy", vectors)
-            offsets = np.cumsum([0] + [len(b) for b in sentence_blocks])
-            np.savez(
-                folder / "sentences.npz",
-                offsets=offsets,
+        version = store.new_version_name()
+        backends = _make_backends(options, version, passages, corpus.articles)
+        for backend in backends.values():  # the Milvus roles share one collection: its second build is a no-op
+            backend.build(Documents(documents, vectors))
+        contents = VersionContents(
+            passages=passages,
+            articles=corpus.articles,
+            keys=keys,
+            vectors=vectors,
+            sentences=SentenceTable(
+                offsets=np.cumsum([0] + [len(b) for b in sentence_blocks]),
                 spans=np.asarray([s for doc in text_spans for s in doc], dtype=np.int32).reshape(-1, 2),
-                vectors=np.concatenate(sentence_blocks) if sentence_blocks else np.zeros((0, encoder.dim), np.float16),
-            )
-            lexical = BM25Backend(settings.bm25_tokens)
-            lexical.build(Documents(documents))
-            (folder / "bm25").mkdir()
-            lexical.save(folder / "bm25")
-            dense = FaissBackend(settings.faiss_index)
-            dense.build(Documents(documents, vectors))
-            dense.save(folder)
-            return {
-                "model": encoder.name,
-                "dim": int(vectors.shape[1]),
-                "document_format": settings.document_format,
-                "corpus_fingerprint": fingerprint,
-                "passage_count": len(passages),
-                "article_count": len(corpus.articles),
-            }
+                vectors=np.concatenate(sentence_blocks)
+                if sentence_blocks
+                else np.zeros((0, encoder.dimension), np.float16),
+            ),
+            backends=backends,
+        )
+        fields = {
+            "model": encoder.name,
+            "variant": encoder.variant,
+            "document_format": options.document_format,
+            "corpus_fingerprint": fingerprint,
+        }
+        manifest = write_version(index_dir, contents, fields, version)
+        store.prune(index_dir, options.keep_versions)
+        if options.backend == "milvus" and options.milvus is not None:
+            from index.backends.milvus import publish
 
-        manifest = store.write_version(index_dir, store.new_version_name(), write)
-        store.prune(index_dir, settings.keep_versions)
+            # After CURRENT switched and old folders were pruned: collections follow the versions on disk.
+            publish(options.milvus, version, store.candidate_versions(index_dir))
         summary = BuildSummary(
             version=manifest.version,
             changed=True,
@@ -178,7 +251,7 @@ def build_index(
             passages=len(passages),
             new=len(todo),
             reused=len(passages) - len(todo),
-            removed=len(old_ids - new_ids),
+            removed=len(old_ids - {p.id for p in passages}),
             rejected=corpus.rejected,
             seconds=time.perf_counter() - started,
             embed_seconds=embed_seconds,

@@ -1,19 +1,17 @@
-"""What gets indexed for a passage, and the sentence spans used to pick the answering sentence."""
+"""What gets embedded and BM25-indexed for a passage, and the key under which its vectors are reused."""
 
 from __future__ import annotations
 
 import hashlib
-import re
+from typing import Literal
 
 from corpus.models import Passage
-from corpus.text import SENTENCE_END
 
 # "text": the paragraph alone; "title+text": the article title (and section) as context before it.
-DOCUMENT_FORMATS = ("text", "title+text", "title+section+text")
-_SPAN_RE = re.compile(rf"[^{SENTENCE_END}\n]+(?:[{SENTENCE_END}]+[」』）)]*)?")
+DocumentFormat = Literal["text", "title+text", "title+section+text"]
 
 
-def document_text(passage: Passage, fmt: str) -> str:
+def document_text(passage: Passage, fmt: DocumentFormat) -> str:
     """The text embedded and BM25-indexed for a passage; the passage text is always last."""
     if fmt == "text":
         return passage.text
@@ -23,18 +21,9 @@ def document_text(passage: Passage, fmt: str) -> str:
     return " / ".join(parts) + "\n" + passage.text
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character spans of the sentences of ``text`` (split after 。！？!?)."""
-    spans = []
-    for match in _SPAN_RE.finditer(text):
-        start, end = match.span()
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if end > start:
-            spans.append((start, end))
-    return spans or [(0, len(text))]
+def sentence_document(title: str, sentence: str) -> str:
+    """What is embedded for one sentence: the article title as context, then the sentence."""
+    return f"{title}\n{sentence}"
 
 
 def embedding_key(model: str, document: str, sentences: list[str]) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import unicodedata
 
 from index.backends import Hits
+from index.params import RankParams
 
-RRF_K = 60
+_DEFAULTS = RankParams()
 
 
 def japanese_share(text: str) -> float:
@@ -40,7 +41,12 @@ def bm25_confidence(lexical: Hits) -> float:
 
 
 def weighted_fusion(
-    question: str, dense: Hits, lexical: Hits, weight: float, latin_share: float = 0.0, confidence_floor: float = 0.3
+    question: str,
+    dense: Hits,
+    lexical: Hits,
+    weight: float,
+    latin_share: float = 0.0,
+    confidence_floor: float = _DEFAULTS.fusion_confidence_floor,
 ) -> Hits:
     """Dense cosine plus ``weight`` × language factor × BM25 confidence × normalised BM25 score.
 
@@ -60,7 +66,7 @@ def weighted_fusion(
     return sorted(fused.items(), key=lambda h: -h[1])
 
 
-def reciprocal_rank_fusion(*rankings: Hits, k: int = RRF_K) -> Hits:
+def reciprocal_rank_fusion(*rankings: Hits, k: int = _DEFAULTS.rrf_k) -> Hits:
     """Plain RRF (kept for the ablation in `ragqa eval`)."""
     fused: dict[int, float] = {}
     for ranking in rankings:

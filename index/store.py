@@ -1,6 +1,6 @@
-"""Index versions on disk: write beside the current one, verify by checksums, switch atomically.
+"""Index versions on disk, whatever they hold: write beside the current one, verify checksums, switch atomically.
 
-Layout of ``index_dir``::
+What a version contains is ``index/version.py``'s business; this module only handles folders. ``index_dir``::
 
     CURRENT                 name of the version being served
     build.lock              held (flock) while a build runs: one build at a time, across processes
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import logging
@@ -21,12 +20,12 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from corpus.files import LockBusyError, atomic_write, file_lock, fsync_dir
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 _TMP_PREFIX = ".tmp-"
 
@@ -45,22 +44,6 @@ class IndexCorruptError(IndexStoreError):
 
 class BuildInProgressError(IndexStoreError):
     """Another build holds the lock."""
-
-
-class Manifest(BaseModel):
-    """What a version is: enough to verify it and to refuse it to the wrong model."""
-
-    format_version: int = FORMAT_VERSION
-    version: str
-    model: str
-    dim: int
-    document_format: str
-    corpus_fingerprint: str
-    passage_count: int
-    article_count: int
-    created_at: str
-    files: dict[str, str]
-    build: dict[str, float | int | str] = {}
 
 
 def sha256_file(path: Path) -> str:
@@ -100,23 +83,27 @@ def candidate_versions(index_dir: Path) -> list[str]:
     return names
 
 
-def read_manifest(version_dir: Path) -> Manifest:
-    """The manifest of a version (IndexCorruptError if missing or unreadable)."""
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    """The manifest of a version as a dict (IndexCorruptError if missing or unreadable)."""
     try:
-        return Manifest.model_validate_json((version_dir / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((version_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise IndexCorruptError(f"index version {version_dir.name}: manifest unreadable ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise IndexCorruptError(f"index version {version_dir.name}: manifest has no file list")
+    return manifest
 
 
-def verify(version_dir: Path) -> Manifest:
-    """Check every file of a version against the manifest's checksums; return the manifest."""
+def verify(version_dir: Path, format_version: int) -> dict[str, Any]:
+    """Check a version's format and every file against the manifest's checksums; return the manifest."""
     manifest = read_manifest(version_dir)
-    if manifest.format_version != FORMAT_VERSION:
+    found = manifest.get("format_version")
+    if found != format_version:
         raise IndexCorruptError(
-            f"index version {version_dir.name} has format {manifest.format_version}, this ragqa reads "
-            f"{FORMAT_VERSION}: run `ragqa index` to rebuild"
+            f"index version {version_dir.name} has format {found}, this ragqa reads "
+            f"{format_version}: run `ragqa index` to rebuild"
         )
-    for name, expected in manifest.files.items():
+    for name, expected in manifest["files"].items():
         path = version_dir / name
         if not path.is_file():
             raise IndexCorruptError(f"index version {version_dir.name}: file {name} is missing")
@@ -127,24 +114,16 @@ def verify(version_dir: Path) -> Manifest:
     return manifest
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def new_version_name() -> str:
     """Sortable, unique version name."""
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
 
 
-def write_version(index_dir: Path, name: str, write: Callable[[Path], dict]) -> Manifest:
+def write_version(index_dir: Path, name: str, write: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Write a version: ``write(folder)`` fills the folder and returns manifest fields; switch CURRENT last.
 
-    A crash at any point leaves CURRENT on the previous complete version.
+    The manifest gets the fields plus the version's name, creation time and every file's sha256. A crash at
+    any point leaves CURRENT on the previous complete version.
     """
     folder = versions_dir(index_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,28 +133,21 @@ def write_version(index_dir: Path, name: str, write: Callable[[Path], dict]) -> 
     files = {
         str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST
     }
-    manifest = Manifest(version=name, files=files, created_at=dt.datetime.now(dt.UTC).isoformat(), **fields)
-    (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
+    manifest = {**fields, "version": name, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     for path in tmp.rglob("*"):
         if path.is_file():
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
-    final = folder / name
-    os.replace(tmp, final)
-    _fsync_dir(folder)
+    os.replace(tmp, folder / name)
+    fsync_dir(folder)
     set_current(index_dir, name)
     return manifest
 
 
 def set_current(index_dir: Path, name: str) -> None:
-    """Point CURRENT at a version, atomically."""
-    pointer = index_dir / "CURRENT"
-    tmp = index_dir / f".CURRENT.{os.getpid()}.tmp"
-    tmp.write_text(name + "\n", encoding="utf-8")
-    with tmp.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, pointer)
-    _fsync_dir(index_dir)
+    """Point CURRENT at a version, atomically and durably."""
+    atomic_write(index_dir / "CURRENT", (name + "\n").encode("utf-8"), durable=True)
 
 
 def prune(index_dir: Path, keep: int) -> list[str]:
@@ -206,17 +178,11 @@ def remove_partial(index_dir: Path) -> list[str]:
 def build_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index's build lock, or raise BuildInProgressError at once if another build holds it."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    handle = (index_dir / "build.lock").open("a+")
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BuildInProgressError(
-                "an index build is already running: wait for it to finish, then try again"
-            ) from None
-        yield
-    finally:
-        handle.close()
+        with file_lock(index_dir / "build.lock", blocking=False):
+            yield
+    except LockBusyError:
+        raise BuildInProgressError("an index build is already running: wait for it to finish, then try again") from None
 
 
 def cleanup_if_idle(index_dir: Path) -> list[str]:
@@ -228,8 +194,3 @@ def cleanup_if_idle(index_dir: Path) -> list[str]:
         return []
     except OSError:
         return []
-
-
-def write_json(path: Path, obj: object) -> None:
-    """Write JSON (UTF-8, readable)."""
-    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")

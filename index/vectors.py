@@ -8,17 +8,9 @@ for about 60 % more encoding at build time and none at query time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from index.embedder import Encoder
-
-
-def sentence_document(title: str, sentence: str) -> str:
-    """What is embedded for one sentence: the article title as context, then the sentence."""
-    return f"{title}\n{sentence}"
+from index.model import Encoder
 
 
 def embed_documents(
@@ -28,10 +20,10 @@ def embed_documents(
     batch_size: int = 32,
     show_progress: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Unit passage vectors (n, dim) and, per passage, unit sentence vectors (n_sentences, dim)."""
+    """Unit passage vectors (n, dimension) and, per passage, unit sentence vectors (n_sentences, dimension)."""
     flat = [s for group in sentences for s in group]
     if not documents:
-        return np.zeros((0, encoder.dim), dtype=np.float32), []
+        return np.zeros((0, encoder.dimension), dtype=np.float32), []
     vectors = encoder.encode_passages(documents + flat, batch_size=batch_size, show_progress=show_progress)
     passage_vectors = vectors[: len(documents)]
     sentence_vectors = []

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ragqa.settings import get_settings
+from ragqa.settings import PROJECT_ROOT, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from Japanese blog posts.")
 
@@ -57,10 +57,11 @@ def passages(
 
 
 def _load_encoder():  # type: ignore[no-untyped-def]
-    from index.embedder import ModelError, load_encoder
+    from index.model import ModelError, load_encoder
 
+    settings = get_settings()
     try:
-        return load_encoder(get_settings())
+        return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -73,14 +74,27 @@ def index(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the corpus is unchanged.")] = False,
 ) -> None:
     """Build or update the index (only new passages are embedded)."""
+    from index.backends.milvus_connect import MilvusError
     from index.build import build_index
     from index.store import IndexStoreError
 
     settings = get_settings()
+    try:
+        options = settings.build_options()
+    except (ValueError, MilvusError) as exc:  # e.g. RAGQA_BACKEND=milvus without a usable RAGQA_MILVUS_URI
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     encoder = _load_encoder()
     try:
-        summary = build_index(settings, encoder, corpus, index_dir, show_progress=True, force=force)
-    except (IndexStoreError, ValueError, FileNotFoundError) as exc:
+        summary = build_index(
+            corpus or settings.corpus_dir,
+            index_dir or settings.index_dir,
+            encoder,
+            options,
+            show_progress=True,
+            force=force,
+        )
+    except (IndexStoreError, ValueError, FileNotFoundError, MilvusError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     state = "built" if summary.changed else "up to date"
@@ -96,17 +110,30 @@ def index(
 
 
 def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
-    from index.retriever import HybridRetriever, load_latest
+    from index import store
+    from index.backends.milvus_connect import MilvusError
+    from index.params import load_rank_params
+    from index.retriever import HybridRetriever
     from index.store import IndexStoreError
+    from index.version import load_latest
 
     settings = get_settings()
-    encoder = _load_encoder()
+    index_dir = index_dir or settings.index_dir
+    if not store.candidate_versions(index_dir):  # before the model, which takes seconds to load
+        typer.echo(f"error: no index in {index_dir}: run `ragqa index` to build it", err=True)
+        raise typer.Exit(2)
     try:
-        loaded, _ = load_latest(index_dir or settings.index_dir, encoder.name)
-    except IndexStoreError as exc:
+        load_options = settings.load_options()
+    except (ValueError, MilvusError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return HybridRetriever(loaded, encoder)
+    encoder = _load_encoder()
+    try:
+        loaded, _ = load_latest(index_dir, encoder.name, load_options)
+    except (IndexStoreError, MilvusError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return HybridRetriever(loaded, encoder, load_rank_params())
 
 
 @app.command()
@@ -138,27 +165,60 @@ def ask(
 
 @app.command("eval")
 def evaluate(
-    index_dir: IndexOpt = None,
-    questions: Annotated[Path | None, typer.Option("--questions", help="Questions JSONL.")] = None,
-    output: Annotated[Path, typer.Option("--output", help="Where to write the JSON report.")] = Path(
-        ".ragqa/eval.json"
+    split: Annotated[
+        str, typer.Option("--split", help="Questions to score: dev (tune on it), test (report it) or all.")
+    ] = "dev",
+    compare: Annotated[
+        str | None,
+        typer.Option("--compare", help="Configurations to test against the default, e.g. bm25,dense (default: all)."),
+    ] = None,
+    report: Annotated[Path, typer.Option("--report", help="Markdown report to write (charts beside it).")] = (
+        PROJECT_ROOT / "eval" / "report" / "README.md"
     ),
     save_expected: Annotated[
-        bool, typer.Option("--save-expected", help="Also record these scores as eval/expected.json.")
+        bool, typer.Option("--save-expected", help="Record the default's test-split scores in eval/expected.json.")
     ] = False,
+    index_dir: IndexOpt = None,
+    questions: Annotated[Path | None, typer.Option("--questions", help="Questions JSONL.")] = None,
 ) -> None:
-    """Score bm25 / dense / rrf / hybrid on the reference questions (R@1, R@5, MRR@10, nDCG@10)."""
-    from eval.metrics import load_questions
-    from eval.run import QUESTIONS_PATH, format_table, write_expected, write_report
-    from eval.run import evaluate as run_eval
+    """Score retrieval configurations on the reference questions, with 95 % CIs and paired tests."""
+    try:
+        from eval.questions import QUESTIONS_PATH, load_questions
+        from eval.report import format_tables, write_report
+        from eval.retrieval import CONFIGURATIONS, DEFAULT_CONFIGURATION
+        from eval.run import evaluate as run_eval
+        from eval.run import write_expected
+    except ImportError as exc:
+        typer.echo(f"error: {exc}: install the eval extra (pip install -e '.[eval]', or make eval)", err=True)
+        raise typer.Exit(2) from None
 
+    if split not in ("dev", "test", "all"):
+        typer.echo(f"error: --split must be dev, test or all, got {split!r}", err=True)
+        raise typer.Exit(2)
+    if save_expected and split != "test":
+        typer.echo("error: --save-expected records test-split scores: add --split test", err=True)
+        raise typer.Exit(2)
+    configurations = list(CONFIGURATIONS) if compare is None else [c.strip() for c in compare.split(",") if c.strip()]
+    unknown = sorted(set(configurations) - set(CONFIGURATIONS))
+    if unknown:
+        typer.echo(f"error: unknown configuration(s) {unknown}: choose from {', '.join(CONFIGURATIONS)}", err=True)
+        raise typer.Exit(2)
+    command = "ragqa eval --split " + split + (f" --compare {compare}" if compare else "")
+    try:
+        reference = load_questions(questions or QUESTIONS_PATH)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     retriever = _open_retriever(index_dir)
-    report = run_eval(retriever, load_questions(questions or QUESTIONS_PATH))
-    typer.echo(format_table(report))
-    write_report(report, output)
-    typer.echo(f"report written to {output}")
+    try:
+        result = run_eval(retriever, reference, configurations, split, DEFAULT_CONFIGURATION, command)  # type: ignore[arg-type]
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(format_tables(result))
+    typer.echo(f"report written to {write_report(result, report)}")
     if save_expected:
-        typer.echo(f"expected scores written to {write_expected(report)}")
+        typer.echo(f"expected scores written to {write_expected(result)}")
 
 
 @app.command()
@@ -167,15 +227,15 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Port (default RAGQA_PORT, 8000).")] = None,
 ) -> None:
     """Serve the HTTP API and search page (builds the index first if there is none)."""
-    from service.engine import Engine
+    from service.config import engine_from_settings
 
     settings = get_settings()
     # Start loading the model now, so it overlaps with importing and starting the web server.
-    engine = Engine(settings)
+    engine = engine_from_settings(settings)
     engine.start(background=True)
     from service.main import run
 
-    run(host or settings.host, port or settings.port, engine)
+    run(settings, host or settings.host, port or settings.port, engine)
 
 
 def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.backends.dense import IndexKind
+from index.documents import DocumentFormat
+from index.model.materialise import DEFAULT_MODEL
+from index.tokenize import TokenForm
+
+if TYPE_CHECKING:
+    from index.backends.milvus import MilvusConnection
+    from index.build import BuildOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS_DIR = PROJECT_ROOT / "corpus" / "posts"
-DEFAULT_MODEL = "multilingual-e5-small"
 
 
 class Settings(BaseSettings):
@@ -32,13 +40,13 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "ragqa" / "models",
         description="Where the offline model is materialised as a sentence-transformers folder.",
     )
-    faiss_index: Literal["flat", "hnsw", "ivf"] = Field(
+    faiss_index: IndexKind = Field(
         "flat", description="FAISS index type: exact 'flat' for small corpora, 'hnsw' or 'ivf' for large ones."
     )
-    document_format: Literal["text", "title+text", "title+section+text"] = Field(
+    document_format: DocumentFormat = Field(
         "title+section+text", description="What is embedded and BM25-indexed for a passage (context before the text)."
     )
-    bm25_tokens: Literal["surface", "lemma"] = Field("lemma", description="Token form for BM25.")
+    bm25_tokens: TokenForm = Field("lemma", description="Token form for BM25.")
     embed_batch_size: int = Field(32, ge=1)
     torch_threads: int = Field(0, ge=0, description="Threads for the encoder; 0 keeps torch's default.")
     admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
@@ -47,6 +55,49 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1_000_000
     index_poll_seconds: float = Field(2.0, ge=0, description="How often the service checks for a newer index.")
     keep_versions: int = Field(3, ge=1, description="Complete index versions kept on disk (for fallback).")
+    backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="Where the searches run: 'faiss' (bm25s + FAISS in the index folder) or 'milvus'."
+    )
+    milvus_uri: str | None = Field(
+        None, description="Milvus: a .db file path (Milvus Lite, owned by one process) or http(s)://host:19530."
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus token ('user:password' or an API key).")
+    milvus_prefix: str = Field("ragqa", description="Prefix of this deployment's Milvus collections and alias.")
+
+    def build_options(self) -> BuildOptions:
+        """The index-build knobs as the plain object ``index.build`` takes."""
+        from index.build import BuildOptions
+
+        return BuildOptions(
+            document_format=self.document_format,
+            bm25_tokens=self.bm25_tokens,
+            faiss_index=self.faiss_index,
+            embed_batch_size=self.embed_batch_size,
+            keep_versions=self.keep_versions,
+            backend=self.backend,
+            milvus=self.milvus_connection(),
+        )
+
+    def milvus_connection(self) -> MilvusConnection | None:
+        """The Milvus URI, token and prefix as one plain object (None unless RAGQA_BACKEND=milvus)."""
+        if self.backend != "milvus":
+            return None
+        from index.backends.milvus import MilvusConnection
+
+        if not self.milvus_uri:
+            raise ValueError(
+                "RAGQA_BACKEND=milvus needs RAGQA_MILVUS_URI: a Milvus Lite file such as /var/lib/ragqa/ragqa.db, "
+                "or a server such as http://127.0.0.1:19530"
+            )
+        token = self.milvus_token.get_secret_value() if self.milvus_token else None
+        return MilvusConnection(self.milvus_uri, token, self.milvus_prefix)
+
+    def load_options(self) -> dict[str, dict[str, Any]]:
+        """What loading a version passes to its backends (the Milvus connection, when there is one)."""
+        from index.backends.milvus import load_options
+
+        connection = self.milvus_connection()
+        return {} if connection is None else load_options(connection)
 
 
 @lru_cache

@@ -1,7 +1,8 @@
-"""Micro-batching of question encoding: questions waiting together share one encoder call.
+"""Micro-batching of whole searches: questions waiting together are searched as one batch.
 
-The worker takes whatever is queued when it becomes free, so a lone client never waits for a batch
-to fill, and under load every encoder call serves all questions that arrived during the previous one.
+A batch shares one encoder call and one search per backend. The worker takes whatever is queued when
+it becomes free, so a lone client never waits for a batch to fill, and under load every batch serves
+all questions that arrived during the previous one.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ class _Job:
     future: Future = field(default_factory=Future)
 
 
-class QueryBatcher:
-    """Runs ``handle(questions, top_ks) -> results`` on a worker thread, one batch at a time."""
+class SearchBatcher:
+    """Runs ``search(questions, top_ks) -> results`` on a worker thread, one batch of searches at a time."""
 
-    def __init__(self, handle: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH) -> None:
-        self._handle = handle
+    def __init__(self, search: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH) -> None:
+        self._search = search
         self._max_batch = max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="ragqa-query-batcher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="ragqa-search-batcher", daemon=True)
         self._thread.start()
         self.batches = 0
         self.questions = 0
@@ -69,7 +70,7 @@ class QueryBatcher:
 
     def _answer(self, jobs: list[_Job]) -> None:
         try:
-            results = self._handle([j.question for j in jobs], [j.top_k for j in jobs])
+            results = self._search([j.question for j in jobs], [j.top_k for j in jobs])
         except BaseException as exc:  # noqa: BLE001 - every waiting request must hear about it
             if len(jobs) > 1:  # one bad question must not fail the others that shared its batch
                 for job in jobs:

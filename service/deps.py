@@ -21,7 +21,7 @@ def get_engine(request: Request) -> Engine:
 
 def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
-    return request.app.state.engine.settings
+    return request.app.state.settings
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -2,39 +2,33 @@
 
 Queries read one retriever reference per batch; a build makes a new version on disk and the reference
 is swapped only once that version is loaded and verified, so queries never see a half-built index.
+The engine takes plain arguments; ``service.main`` derives them from the settings.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+from corpus.posts import PostsFolder
 from index import store
-from index.build import BuildSummary, build_index
-from index.retriever import HybridRetriever, SearchHit, load_latest
-from ragqa.settings import Settings
-from service.batcher import QueryBatcher
-
-if TYPE_CHECKING:
-    from index.embedder import Encoder
+from index.build import BuildOptions, BuildSummary, backend_names, build_index
+from index.model import Encoder
+from index.params import RankParams
+from index.retriever import HybridRetriever, SearchHit
+from index.version import load_latest
+from service.batcher import SearchBatcher
 
 logger = logging.getLogger(__name__)
 
 
 class NotReadyError(RuntimeError):
     """The model or the index is not loaded yet (or failed to load)."""
-
-
-class ArticleExistsError(RuntimeError):
-    """An upload would overwrite a post without asking to."""
-
-
-class ArticleNotFoundError(LookupError):
-    """No such post in the corpus folder."""
 
 
 class IndexUpdateError(RuntimeError):
@@ -52,9 +46,28 @@ class QueryResult:
 class Engine:
     """Loads the model and index in the background, serves queries, applies index updates."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
-        self.settings = settings
-        self.encoder: Encoder | None = encoder
+    def __init__(
+        self,
+        corpus_dir: Path,
+        index_dir: Path,
+        load_model: Callable[[], Encoder] | None = None,
+        encoder: Encoder | None = None,
+        build_options: BuildOptions | None = None,
+        rank_params: RankParams | None = None,
+        poll_seconds: float = 2.0,
+        load_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        if encoder is None and load_model is None:
+            raise ValueError("give the engine an encoder or a function that loads one")
+        self.corpus_dir = corpus_dir
+        self.index_dir = index_dir
+        self.posts = PostsFolder(corpus_dir)
+        self.encoder = encoder
+        self._load_model = load_model
+        self.build_options = build_options or BuildOptions()
+        self.rank_params = rank_params or RankParams()
+        self.poll_seconds = poll_seconds
+        self.load_options = load_options or {}  # per registered backend, e.g. the Milvus connection
         self._retriever: HybridRetriever | None = None
         self.status = "starting: loading the embedding model"
         self.problems: list[str] = []
@@ -62,7 +75,7 @@ class Engine:
         self._load_lock = threading.Lock()  # one load at a time, so an older load never replaces a newer one
         self._seen_current: str | None = None  # CURRENT as of the last load attempt
         self._stop = threading.Event()
-        self._batcher: QueryBatcher | None = None
+        self._batcher: SearchBatcher | None = None
         self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -85,10 +98,9 @@ class Engine:
     def _startup(self) -> None:
         try:
             if self.encoder is None:
-                from index.embedder import load_encoder
-
-                self.encoder = load_encoder(self.settings)
-            self._batcher = QueryBatcher(self._answer_batch)
+                assert self._load_model is not None
+                self.encoder = self._load_model()
+            self._batcher = SearchBatcher(self._search_batch)
             self.status = "starting: loading the index"
             self._load_or_build()
         except Exception as exc:  # noqa: BLE001 - reported through /readyz and the log
@@ -97,7 +109,7 @@ class Engine:
             if self.encoder is None:
                 return
             # With the model loaded, an index that `ragqa index` repairs later is still picked up.
-        if self.settings.index_poll_seconds > 0:
+        if self.poll_seconds > 0:
             thread = threading.Thread(target=self._watch, name="ragqa-index-watch", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -105,8 +117,20 @@ class Engine:
     def _load_or_build(self) -> None:
         try:
             self._load()
+            served = self._retriever.index.manifest.backends if self._retriever else None
+            if served != backend_names(self.build_options):
+                # e.g. RAGQA_BACKEND changed: serve the old version until the configured backends hold one.
+                logger.info("index uses backends %s, configured %s: rebuilding", served, self.build_options.backend)
+                try:
+                    self.rebuild()
+                except Exception as exc:
+                    self.problems = [
+                        f"still serving the {served} index: rebuilding for the configured backend failed: {exc}",
+                        *self.problems,
+                    ]
+                    raise
         except store.IndexMissingError:
-            logger.info("no index in %s yet: building it from %s", self.settings.index_dir, self.settings.corpus_dir)
+            logger.info("no index in %s yet: building it from %s", self.index_dir, self.corpus_dir)
             self.status = "starting: building the index (first run)"
             self.rebuild()
         except store.IndexCorruptError as exc:
@@ -116,13 +140,13 @@ class Engine:
             self.problems = [str(exc), *self.problems]
 
     def _load(self) -> None:
-        assert self.encoder is not None
+        encoder = self._require_ready(need_index=False)
         with self._load_lock:
-            self._seen_current = store.current_version(self.settings.index_dir)
-            loaded, problems = load_latest(self.settings.index_dir, self.encoder.name)
+            self._seen_current = store.current_version(self.index_dir)
+            loaded, problems = load_latest(self.index_dir, encoder.name, self.load_options)
             serving = self._retriever
             if serving is None or serving.index.version != loaded.version:
-                self._retriever = HybridRetriever(loaded, self.encoder)
+                self._retriever = HybridRetriever(loaded, encoder, self.rank_params)
             self.problems = problems
             self.status = "ready"
         if problems:
@@ -132,7 +156,7 @@ class Engine:
 
     def poll_once(self) -> None:
         """Swap in the version CURRENT points to if it changed since the last look (e.g. `ragqa index` ran)."""
-        current = store.current_version(self.settings.index_dir)
+        current = store.current_version(self.index_dir)
         if current is None or current == self._seen_current:
             return
         if self._build_lock.locked():
@@ -142,13 +166,19 @@ class Engine:
 
     def _watch(self) -> None:
         """Swap in an index another process (``ragqa index``) made current."""
-        while not self._stop.wait(self.settings.index_poll_seconds):
+        while not self._stop.wait(self.poll_seconds):
             try:
                 self.poll_once()
             except Exception:  # noqa: BLE001 - keep watching; the current index keeps serving
                 logger.exception("could not load the newer index; still serving the previous one")
 
     # ------------------------------------------------------------------ queries
+
+    def _require_ready(self, need_index: bool = True) -> Encoder:
+        """The encoder, once loaded (and, if ``need_index``, once an index is served); else NotReadyError."""
+        if self.encoder is None or (need_index and self._retriever is None):
+            raise NotReadyError(f"the service is not ready ({self.status}): retry in a few seconds")
+        return self.encoder
 
     @property
     def ready(self) -> bool:
@@ -163,46 +193,35 @@ class Engine:
     @property
     def retriever(self) -> HybridRetriever:
         """The retriever being served (NotReadyError before it is loaded)."""
-        retriever = self._retriever
-        if retriever is None:
-            raise NotReadyError(f"the service is not ready ({self.status}): retry in a few seconds")
-        return retriever
+        self._require_ready()
+        assert self._retriever is not None
+        return self._retriever
 
-    def submit(self, question: str, top_k: int):  # type: ignore[no-untyped-def]
+    def submit(self, question: str, top_k: int) -> Future:
         """Queue a question; returns a concurrent future of its QueryResult."""
-        self.retriever  # noqa: B018
+        self._require_ready()
         if self._stop.is_set():
             raise NotReadyError("the service is shutting down: retry against a running instance")
         assert self._batcher is not None
         return self._batcher.submit(question, top_k)
 
-    def _answer_batch(self, questions: list[str], top_ks: list[int]) -> list[QueryResult]:
-        """One encoder call for the batch; one search per distinct top_k (the candidate pool depends on it)."""
+    def _search_batch(self, questions: list[str], top_ks: list[int]) -> list[QueryResult]:
+        """One encoder call and one search per backend for the batch (the retriever groups by candidate pool)."""
         retriever = self.retriever
-        vectors = retriever.encode(questions)
-        results: list[QueryResult | None] = [None] * len(questions)
-        for top_k in sorted(set(top_ks)):
-            rows = [i for i, k in enumerate(top_ks) if k == top_k]
-            ranked = retriever.search_many([questions[i] for i in rows], top_k, vectors=vectors[rows])
-            for i, hits in zip(rows, ranked):
-                results[i] = QueryResult(hits, retriever.index.version)
-        return results  # type: ignore[return-value]
+        ranked = retriever.search_many(questions, top_ks)
+        return [QueryResult(hits, retriever.index.version) for hits in ranked]
 
     # ------------------------------------------------------------------ index updates
 
     def _build(self, force: bool = False) -> BuildSummary:
         """Build from the corpus folder and serve the result (caller holds the build lock)."""
-        self._require_encoder()
+        encoder = self._require_ready(need_index=False)
         try:
-            summary = build_index(self.settings, self.encoder, force=force)
+            summary = build_index(self.corpus_dir, self.index_dir, encoder, self.build_options, force=force)
         except (ValueError, FileNotFoundError) as exc:  # an empty or missing corpus folder
             raise IndexUpdateError(str(exc)) from None
         self._load()
         return summary
-
-    def _require_encoder(self) -> None:
-        if self.encoder is None:
-            raise NotReadyError(f"the service is not ready ({self.status}): retry in a few seconds")
 
     def _acquire_build(self) -> None:
         if not self._build_lock.acquire(blocking=False):
@@ -216,64 +235,26 @@ class Engine:
         finally:
             self._build_lock.release()
 
-    def article_path(self, article_id: str) -> Path:
-        """Where a post with this id lives in the corpus folder (the id is validated by the caller)."""
-        return self.settings.corpus_dir / f"{article_id}.txt"
-
-    def _existing(self, article_id: str) -> Path | None:
-        for suffix in (".txt", ".md", ".markdown"):
-            path = self.settings.corpus_dir / f"{article_id}{suffix}"
-            if path.is_file():
-                return path
-        return None
-
     def add_article(self, article_id: str, data: bytes, replace: bool) -> BuildSummary:
         """Save an (already validated) post and index it; on failure the corpus is left as it was."""
-        self._require_encoder()
+        self._require_ready(need_index=False)
         self._acquire_build()
         try:
-            existing = self._existing(article_id)
-            if existing is not None and not replace:
-                raise ArticleExistsError(
-                    f"article {article_id!r} already exists: add ?replace=true to replace it, or choose another id"
-                )
-            path = existing or self.article_path(article_id)
-            previous = path.read_bytes() if existing is not None else None
-            self.settings.corpus_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-            try:
-                summary = self._build()
-            except BaseException:
-                if previous is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    path.write_bytes(previous)
-                raise
-            return summary
+            with self.posts.write(article_id, data, replace):
+                return self._build()
         finally:
             self._build_lock.release()
 
     def delete_article(self, article_id: str) -> BuildSummary:
         """Remove a post and its passages; on failure the post is restored."""
-        self._require_encoder()
+        self._require_ready(need_index=False)
         self._acquire_build()
         try:
-            path = self._existing(article_id)
-            if path is None:
-                raise ArticleNotFoundError(f"no article {article_id!r}: GET /articles lists the ids")
-            previous = path.read_bytes()
-            path.unlink()
-            try:
-                summary = self._build()
-            except IndexUpdateError as exc:
-                path.write_bytes(previous)
-                raise IndexUpdateError(f"{article_id!r} was not deleted: {exc}") from None
-            except BaseException:
-                path.write_bytes(previous)
-                raise
-            return summary
+            with self.posts.delete(article_id):
+                try:
+                    return self._build()
+                except IndexUpdateError as exc:
+                    raise IndexUpdateError(f"{article_id!r} was not deleted: {exc}") from None
         finally:
             self._build_lock.release()
 

@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from corpus.posts import PostExistsError, PostNotFoundError
 from index.store import BuildInProgressError, IndexStoreError
-from service.engine import ArticleExistsError, ArticleNotFoundError, IndexUpdateError, NotReadyError
+from service.engine import IndexUpdateError, NotReadyError
+from service.security import public_message
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +66,8 @@ KNOWN_ERRORS: dict[type[Exception], int] = {
     IndexStoreError: 503,
     BuildInProgressError: 409,
     IndexUpdateError: 409,
-    ArticleExistsError: 409,
-    ArticleNotFoundError: 404,
+    PostExistsError: 409,
+    PostNotFoundError: 404,
 }
 
 
@@ -82,20 +84,21 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 400 and detail == "There was an error parsing the body":
             detail = 'the body could not be read as UTF-8 JSON: send {"question": "..."} encoded as UTF-8'
         elif exc.status_code == 404 and detail == "Not Found":
-            detail = f"there is nothing at {request.url.path}: the API is described at /docs"
+            detail = f"there is nothing at {request.url.path}: the API is described at /openapi.json"
         elif exc.status_code == 405 and detail == "Method Not Allowed":
             allowed = ", ".join(_methods_for(request)) or "another method"
             detail = f"{request.method} is not supported on {request.url.path}: use {allowed}"
         headers = getattr(exc, "headers", None)
         return JSONResponse({"detail": _printable(detail)}, status_code=exc.status_code, headers=headers)
 
-    async def _known(_: Request, exc: Exception) -> JSONResponse:
+    async def _known(request: Request, exc: Exception) -> JSONResponse:
         # The most specific class wins (BuildInProgressError is also an IndexStoreError).
         status = next(KNOWN_ERRORS[cls] for cls in type(exc).__mro__ if cls in KNOWN_ERRORS)
         if status == 503:
             logger.error("not serving: %s", exc)
         headers = {"Retry-After": "5"} if status == 503 else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        detail = public_message(str(exc), request.app.state.settings)
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     for error in KNOWN_ERRORS:
         app.add_exception_handler(error, _known)

@@ -1,4 +1,7 @@
-"""Builds the FastAPI app and runs it with uvicorn."""
+"""Builds the FastAPI app from a Settings (the edge where settings become plain arguments) and runs it.
+
+For uvicorn users: ``uvicorn --factory service.main:app_from_env`` builds the settings from the environment.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +17,19 @@ from fastapi.staticfiles import StaticFiles
 from ragqa import __version__
 from ragqa.settings import Settings, get_settings
 from service import errors
+from service.config import engine_from_settings
 from service.engine import Engine
+from service.limits import BodySizeLimitMiddleware, body_limit_for
 from service.routes import admin, articles, health, query
+from service.security import SecurityHeadersMiddleware
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None, start: bool = True) -> FastAPI:
+def create_app(settings: Settings, engine: Engine | None = None, start: bool = True) -> FastAPI:
     """The application; ``start`` loads model and index in the background when the app starts."""
-    engine = engine or Engine(settings or get_settings())
+    engine = engine or engine_from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -37,8 +43,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
         version=__version__,
         description="Ask questions in Japanese or English; get ranked, cited paragraphs of the posts.",
         lifespan=lifespan,
+        # FastAPI's Swagger UI and ReDoc pages load their assets from a CDN and run an inline script, which
+        # the Content-Security-Policy forbids; the schema itself stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.settings = settings
     app.state.engine = engine
+    # Added last = outermost: the headers also go on the 413s of the body limit.
+    app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings.max_upload_bytes))
+    app.add_middleware(SecurityHeadersMiddleware)
     errors.install(app)
     for router in (query.router, articles.router, admin.router, health.router):
         app.include_router(router)
@@ -52,10 +66,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None, s
     return app
 
 
-def run(host: str, port: int, engine: Engine | None = None) -> None:
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment (``uvicorn --factory service.main:app_from_env``)."""
+    return create_app(get_settings())
+
+
+def run(settings: Settings, host: str, port: int, engine: Engine | None = None) -> None:
     """Serve with uvicorn until interrupted (``engine``: one already loading, else a new one)."""
     import uvicorn
 
     logger.info("ragqa %s on http://%s:%d (readiness at /readyz)", __version__, host, port)
-    app = create_app(engine=engine, start=engine is None)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    app = create_app(settings, engine=engine, start=engine is None)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False)

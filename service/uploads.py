@@ -6,7 +6,7 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 
 from corpus.dedupe import MIN_PASSAGE_CHARS
-from corpus.loader import build_passages
+from corpus.loader import PostTooLargeError, build_passages
 from corpus.parse import PostError, parse_post_text
 
 RAW_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "application/octet-stream")
@@ -78,7 +78,10 @@ async def _read_multipart(request: Request, limit: int) -> bytes:
 
 
 def validate_post(data: bytes, article_id: str) -> bytes:
-    """The post as UTF-8 bytes if it is a usable post; HTTPException saying what to fix otherwise."""
+    """The post as UTF-8 bytes if it is a usable post; HTTPException saying what to fix otherwise.
+
+    CPU-bound (cleaning and dedup of the whole post): call it off the event loop.
+    """
     if not data.strip():
         raise HTTPException(422, "the body is empty: send the post file (front matter + body)")
     try:
@@ -89,9 +92,11 @@ def validate_post(data: bytes, article_id: str) -> bytes:
         ) from None
     try:
         post = parse_post_text(text, article_id, f"upload {article_id}")
+        passages, _ = build_passages([post])
+    except PostTooLargeError as exc:
+        raise HTTPException(413, str(exc)) from None
     except PostError as exc:
         raise HTTPException(422, str(exc)) from None
-    passages, _ = build_passages([post])
     if not passages:
         raise HTTPException(
             422,

@@ -44,6 +44,13 @@ def write_post(tmp_path: Path):
     return write
 
 
+def build_from_settings(settings, encoder, force: bool = False):  # (Settings, Encoder) -> BuildSummary
+    """``build_index`` with the folders and options of ``settings``, as the CLI and the service call it."""
+    from index.build import build_index
+
+    return build_index(settings.corpus_dir, settings.index_dir, encoder, settings.build_options(), force=force)
+
+
 @pytest.fixture(scope="session")
 def default_corpus_dir() -> Path:
     return DEFAULT_CORPUS_DIR
@@ -52,10 +59,11 @@ def default_corpus_dir() -> Path:
 @pytest.fixture(scope="session")
 def encoder():
     """The real embedding model (materialised once into the user's cache)."""
-    from index.embedder import load_encoder
+    from index.model import load_encoder
     from ragqa.settings import Settings
 
-    return load_encoder(Settings())
+    settings = Settings()
+    return load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
 
 
 @pytest.fixture(scope="session")
@@ -63,12 +71,11 @@ def built_index(tmp_path_factory: pytest.TempPathFactory, encoder, default_corpu
     """A real index over a copy of the default corpus: (settings, corpus_dir, index_dir, summary). Read-only."""
     import shutil
 
-    from index.build import build_index
     from ragqa.settings import Settings
 
     root = tmp_path_factory.mktemp("built")
     corpus_dir = root / "posts"
     shutil.copytree(default_corpus_dir, corpus_dir)
     settings = Settings(corpus_dir=corpus_dir, index_dir=root / "index")
-    summary = build_index(settings, encoder)
+    summary = build_from_settings(settings, encoder)
     return settings, corpus_dir, root / "index", summary

@@ -1,46 +1,33 @@
-"""The small interface every index backend implements, so fusion is a few lines over any two of them."""
+"""Index backends behind one protocol: build, search (within allowed rows), save, load.
+
+base.py     ``Hits``, ``Documents``, ``Queries`` and the ``Backend`` protocol
+lexical.py  BM25 (bm25s) over fugashi tokens
+dense.py    FAISS inner product over unit vectors (flat, HNSW or IVF)
+milvus.py   both roles in one Milvus collection per version (ragqa[milvus]; milvus_connect.py connects)
+
+A new backend is one class plus one line in ``BACKENDS``; a version stores each in its own sub-folder.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol, Self
+from index.backends.base import Backend, Documents, Hits, Queries
+from index.backends.dense import FaissBackend
+from index.backends.lexical import BM25Backend
+from index.backends.milvus import MilvusDense, MilvusLexical  # pymilvus is imported only when connecting
 
-import numpy as np
+__all__ = ["BACKENDS", "Backend", "BM25Backend", "Documents", "FaissBackend", "Hits", "Queries", "get_backend"]
 
-Hits = list[tuple[int, float]]  # (row in the passage table, backend score), best first
-
-
-@dataclass
-class Documents:
-    """What a backend indexes: one text (and, for dense backends, one unit vector) per passage row."""
-
-    texts: list[str]
-    vectors: np.ndarray | None = None
+BACKENDS: dict[str, type] = {
+    BM25Backend.name: BM25Backend,
+    FaissBackend.name: FaissBackend,
+    MilvusLexical.name: MilvusLexical,
+    MilvusDense.name: MilvusDense,
+}
 
 
-@dataclass
-class Queries:
-    """A batch of questions: their texts and, for dense backends, their unit vectors."""
-
-    texts: list[str]
-    vectors: np.ndarray | None = None
-
-
-class Backend(Protocol):
-    """A searchable index over passage rows: build, search, save, load."""
-
-    name: str
-
-    def build(self, docs: Documents) -> None:
-        """Index all documents (rows are positions in ``docs``)."""
-
-    def search(self, queries: Queries, k: int) -> list[Hits]:
-        """The top ``k`` rows for each query, best first."""
-
-    def save(self, folder: Path) -> None:
-        """Write the index into ``folder`` (which exists)."""
-
-    @classmethod
-    def load(cls, folder: Path) -> Self:
-        """Read an index written by ``save``."""
+def get_backend(name: str) -> type:
+    """The backend class registered under ``name`` (ValueError naming the known ones otherwise)."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown index backend {name!r}: known are {', '.join(sorted(BACKENDS))}") from None

@@ -20,20 +20,24 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
 
-from index.backends import Documents, Hits, Queries
-from index.backends.milvus_connect import MilvusError, UriKind, connect, uri_kind
-from index.tokenize import Tokenizer, japanese_tokenizer
+from corpus.models import Article, Passage
+from index.backends.base import Documents, Hits, Queries, check_mask
+from index.backends.milvus_connect import MilvusError, connect, uri_kind
+from index.store import IndexCorruptError
+from index.tokenize import TokenForm, Tokenizer, japanese_tokenizer
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "ragqa_"
-CURRENT_ALIAS = "ragqa_current"
+DEFAULT_PREFIX = "ragqa"
+# No "__" and no trailing "_" in a prefix, so "<prefix>__v…" names of two prefixes can never collide.
+PREFIX_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*")
+INFO_FILE = "milvus.json"
 FLAT_BELOW = 20_000  # rows; exact search is fast enough below this and needs no tuning
 HNSW = {"M": 32, "efConstruction": 200}
 EF_SEARCH = 1024  # as the FAISS HNSW index: recall@10 1.0 at 100k in bench/scale.py
@@ -43,9 +47,43 @@ MAX_VARCHAR = 65_535
 DenseIndex = Literal["auto", "flat", "hnsw"]  # auto: flat below FLAT_BELOW rows, else HNSW
 
 
-def collection_name(version: str) -> str:
-    """The collection holding an index version, e.g. ``ragqa_20261127T113810Z_1a2b3c``."""
-    return PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", version)
+@dataclass(frozen=True)
+class MilvusConnection:
+    """Where a deployment's collections live: the URI (a Lite ``.db`` path or http(s)://), its token, a prefix.
+
+    The prefix names every collection and the alias this deployment owns (``<prefix>__v<version>``,
+    ``<prefix>__current``), so deployments sharing a cluster with different prefixes never touch each
+    other's collections. The token is kept out of ``repr`` so it cannot reach a log line.
+    """
+
+    uri: str
+    token: str | None = field(default=None, repr=False)
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        uri_kind(self.uri)  # a MilvusError naming the two accepted forms
+        if not PREFIX_PATTERN.fullmatch(self.prefix) or len(self.prefix) > 64:
+            raise ValueError(
+                f"Milvus collection prefix {self.prefix!r} is not usable: use letters and digits, single "
+                "underscores between them, at most 64 characters (e.g. ragqa or shop_ragqa)"
+            )
+
+    @property
+    def alias(self) -> str:
+        """The alias that points at the collection being served."""
+        return f"{self.prefix}__current"
+
+    def collection_name(self, version: str) -> str:
+        """The collection holding an index version, e.g. ``ragqa__v20261127T113810123456Z_1a2b3c``."""
+        return f"{self.prefix}__v" + re.sub(r"[^0-9A-Za-z_]", "_", version)
+
+    def owns(self, name: str) -> bool:
+        """True for a collection of this deployment (this prefix), whichever version it holds."""
+        return re.fullmatch(re.escape(self.prefix) + r"__v\w+", name) is not None
+
+    def client(self) -> Any:
+        """The process's MilvusClient for this URI."""
+        return connect(self.uri, self.token)
 
 
 @dataclass(frozen=True)
@@ -56,6 +94,17 @@ class RowMeta:
     date: str  # YYYY-MM-DD
     categories: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+
+
+def row_meta(passages: Sequence[Passage], articles: Sequence[Article]) -> list[RowMeta]:
+    """Each passage row's filterable metadata (categories and tags come from its article)."""
+    by_id = {a.id: a for a in articles}
+    out = []
+    for p in passages:
+        article = by_id.get(p.article_id)
+        labels = (tuple(article.categories), tuple(article.tags)) if article else ((), ())
+        out.append(RowMeta(p.article_id, p.date, *labels))
+    return out
 
 
 def day_number(value: str | dt.date) -> int:
@@ -122,19 +171,34 @@ def _varchar_length(texts: Sequence[str], floor: int = 256) -> int:
 class MilvusCollection:
     """One index version in Milvus: row id, metadata, dense vector and BM25 lemma text of every passage."""
 
-    def __init__(self, client: Any, name: str, uri_kind: UriKind, index: DenseIndex = "auto") -> None:
-        self.client = client
+    def __init__(
+        self,
+        connection: MilvusConnection,
+        name: str,
+        index: DenseIndex = "auto",
+        token_form: TokenForm = "lemma",
+        meta: list[RowMeta] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.client = connection.client()
         self.name = name
-        self.uri_kind: UriKind = uri_kind
         self.index: DenseIndex = index
-        self.tokenize = japanese_tokenizer("lemma")
-        self.meta: list[RowMeta] | None = None  # set before build() so filters can use metadata
+        self.token_form: TokenForm = token_form
+        self.tokenize = japanese_tokenizer(token_form)
+        self.meta = meta  # per row, for metadata filters; without it every row gets empty metadata
         self.size = 0
 
     @classmethod
-    def new(cls, uri: str, version: str, token: str | None = None, index: DenseIndex = "auto") -> Self:
+    def new(
+        cls,
+        connection: MilvusConnection,
+        version: str,
+        index: DenseIndex = "auto",
+        token_form: TokenForm = "lemma",
+        meta: list[RowMeta] | None = None,
+    ) -> Self:
         """An empty collection object for ``version`` (created in Milvus by ``build``)."""
-        return cls(connect(uri, token), collection_name(version), uri_kind(uri), index)
+        return cls(connection, connection.collection_name(version), index, token_form, meta)
 
     def build(self, docs: Documents) -> None:
         """Create the collection and insert every row in one go; a second call with the same rows is a no-op."""
@@ -186,9 +250,9 @@ class MilvusCollection:
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("article_id", DataType.VARCHAR, max_length=_varchar_length([m.article_id for m in meta]))
         schema.add_field("date", DataType.INT64)
-        for field in ("categories", "tags"):
+        for name in ("categories", "tags"):
             schema.add_field(
-                field,
+                name,
                 DataType.ARRAY,
                 element_type=DataType.VARCHAR,
                 max_capacity=max(64, capacity * 2),
@@ -222,27 +286,6 @@ class MilvusCollection:
         params.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25)
         return params
 
-    def publish(self, keep_previous: bool = True) -> list[str]:
-        """Point the ``ragqa_current`` alias here, then drop older collections; returns the dropped names.
-
-        The alias moves only after the rows are flushed and loaded, so a build killed earlier leaves it on
-        the previous version. The previous collection survives one switch (``keep_previous``) so a replica
-        still serving it can finish swapping; leftovers of killed builds are dropped.
-        """
-        previous = None
-        if CURRENT_ALIAS in self.client.list_aliases().get("aliases", []):
-            previous = self.client.describe_alias(CURRENT_ALIAS)["collection_name"]
-            self.client.alter_alias(self.name, CURRENT_ALIAS)  # atomic: readers see the old or the new
-        else:  # the first version
-            self.client.create_alias(self.name, CURRENT_ALIAS)
-        previous = None if previous == self.name else previous
-        keep = {self.name} | ({previous} if keep_previous and previous else set())
-        dropped = [c for c in self.client.list_collections() if c.startswith(PREFIX) and c not in keep]
-        for name in dropped:
-            self.client.drop_collection(name)
-        logger.info("milvus alias %s → %s; dropped %s", CURRENT_ALIAS, self.name, dropped or "nothing")
-        return dropped
-
     def search(self, field: str, data: list, k: int, expr: str | None) -> list[Hits]:
         """The top ``k`` rows for each query on ``field`` (``vector`` or ``sparse``), filtered by ``expr``."""
         if not data:
@@ -268,31 +311,79 @@ class MilvusCollection:
         ]
 
     def save(self, folder: Path) -> None:
-        """Write where the version lives (never the URI's token)."""
-        info = {"uri_kind": self.uri_kind, "collection": self.name, "index": self.index, "rows": self.size}
-        (folder / "milvus.json").write_text(json.dumps(info), encoding="utf-8")
+        """Write which collection holds the version (never the URI or its token)."""
+        info = {
+            "collection": self.name,
+            "uri_kind": uri_kind(self.connection.uri),
+            "index": self.index,
+            "token_form": self.token_form,
+            "rows": self.size,
+        }
+        (folder / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path, uri: str, token: str | None = None) -> Self:
+    def load(cls, folder: Path, connection: MilvusConnection | None) -> Self:
         """Reconnect to the collection a version's ``milvus.json`` names, and load it for search."""
-        info = json.loads((folder / "milvus.json").read_text(encoding="utf-8"))
-        client = connect(uri, token)
-        if not client.has_collection(info["collection"]):
-            raise MilvusError(
-                f"Milvus at {uri} has no collection {info['collection']} for this index version: "
-                "rebuild the index (ragqa index) against this RAGQA_MILVUS_URI"
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        if connection is None:
+            raise IndexCorruptError(
+                f"index version {folder.parent.name} is stored in Milvus collection {info['collection']}: set "
+                "RAGQA_BACKEND=milvus and RAGQA_MILVUS_URI to serve it, or run `ragqa index` to rebuild"
             )
-        client.load_collection(info["collection"])  # reopened collections start released
-        collection = cls(client, info["collection"], uri_kind(uri), info["index"])
+        collection = cls(connection, info["collection"], info["index"], info.get("token_form", "lemma"))
+        if not collection.client.has_collection(info["collection"]):
+            # Like a missing file: the version is refused and an older one (or a rebuild) takes over.
+            raise IndexCorruptError(
+                f"index version {folder.parent.name}: Milvus at {connection.uri} has no collection "
+                f"{info['collection']} (dropped, or another RAGQA_MILVUS_URI/PREFIX): run `ragqa index` to rebuild"
+            )
+        collection.client.load_collection(info["collection"])  # reopened collections start released
         collection.size = info["rows"]
         return collection
 
 
-def _expr(allowed_rows: np.ndarray | None, where: str | None) -> tuple[str | None, bool]:
+def publish(connection: MilvusConnection, version: str, keep_versions: Sequence[str]) -> list[str]:
+    """Point the alias at ``version``'s collection, then drop this prefix's collections no kept version names.
+
+    Called after the index folder's CURRENT switched, so the alias never runs ahead of it; a build killed
+    earlier leaves the alias on the previous collection and its half-written one is dropped here next time.
+    ``keep_versions`` are the versions still on disk (fallbacks): their collections stay, released except
+    the previous one, which a replica may still be serving while it swaps. Returns the dropped names.
+    """
+    client = connection.client()
+    name = connection.collection_name(version)
+    previous = None
+    if connection.alias in client.list_aliases().get("aliases", []):
+        previous = client.describe_alias(connection.alias)["collection_name"]
+        client.alter_alias(name, connection.alias)  # atomic: readers see the old or the new collection
+    else:  # this deployment's first version
+        client.create_alias(name, connection.alias)
+    keep = {name} | {connection.collection_name(v) for v in keep_versions}
+    owned = [c for c in client.list_collections() if connection.owns(c)]
+    dropped = [c for c in owned if c not in keep]
+    for collection in dropped:
+        client.drop_collection(collection)
+    for collection in set(owned) & (keep - {name, previous}):
+        client.release_collection(collection)  # a fallback: loaded again only if it is ever served
+    logger.info("milvus alias %s → %s; dropped %s", connection.alias, name, dropped or "nothing")
+    return dropped
+
+
+def collection_exists(folder: Path, connection: MilvusConnection) -> bool:
+    """True if the collection a version's backend folder names is in Milvus."""
+    try:
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(connection.client().has_collection(info["collection"]))
+
+
+def _expr(allowed_rows: np.ndarray | None, size: int, where: str | None) -> tuple[str | None, bool]:
     """The combined filter, and whether nothing can match."""
-    rows = None if allowed_rows is None else rows_expression(np.asarray(allowed_rows, dtype=bool))
-    if allowed_rows is not None and not np.any(allowed_rows):
+    mask = check_mask(allowed_rows, size)
+    if mask is not None and not mask.any():
         return None, True
+    rows = None if mask is None else rows_expression(mask)
     parts = [f"({p})" for p in (where, rows) if p]
     return " and ".join(parts) or None, False
 
@@ -300,7 +391,7 @@ def _expr(allowed_rows: np.ndarray | None, where: str | None) -> tuple[str | Non
 class MilvusDense:
     """Cosine search over passage vectors in a Milvus collection."""
 
-    name = "dense"
+    name = "milvus_dense"
 
     def __init__(self, collection: MilvusCollection) -> None:
         self.collection = collection
@@ -314,7 +405,7 @@ class MilvusDense:
         """Top ``k`` rows per query among those ``allowed_rows`` and ``where`` (a filter_expression) keep."""
         if queries.vectors is None:
             raise ValueError("the dense backend needs query vectors: encode the questions first")
-        expr, empty = _expr(allowed_rows, where)
+        expr, empty = _expr(allowed_rows, self.collection.size, where)
         if empty or k <= 0:
             return [[] for _ in queries.texts]
         return self.collection.search("vector", np.asarray(queries.vectors, np.float32).tolist(), k, expr)
@@ -323,14 +414,14 @@ class MilvusDense:
         self.collection.save(folder)
 
     @classmethod
-    def load(cls, folder: Path, uri: str = "", token: str | None = None) -> Self:
-        return cls(MilvusCollection.load(folder, uri, token))
+    def load(cls, folder: Path, connection: MilvusConnection | None = None, **_: Any) -> Self:
+        return cls(MilvusCollection.load(folder, connection))
 
 
 class MilvusLexical:
     """BM25 over our fugashi lemmas, scored by Milvus."""
 
-    name = "bm25"
+    name = "milvus_bm25"
 
     def __init__(self, collection: MilvusCollection) -> None:
         self.collection = collection
@@ -342,7 +433,7 @@ class MilvusLexical:
         self, queries: Queries, k: int, allowed_rows: np.ndarray | None = None, where: str | None = None
     ) -> list[Hits]:
         """Top ``k`` rows per query with a BM25 score above zero, as the bm25s backend returns them."""
-        expr, empty = _expr(allowed_rows, where)
+        expr, empty = _expr(allowed_rows, self.collection.size, where)
         out: list[Hits] = [[] for _ in queries.texts]
         if empty or k <= 0:
             return out
@@ -356,5 +447,10 @@ class MilvusLexical:
         self.collection.save(folder)
 
     @classmethod
-    def load(cls, folder: Path, uri: str = "", token: str | None = None) -> Self:
-        return cls(MilvusCollection.load(folder, uri, token))
+    def load(cls, folder: Path, connection: MilvusConnection | None = None, **_: Any) -> Self:
+        return cls(MilvusCollection.load(folder, connection))
+
+
+def load_options(connection: MilvusConnection) -> dict[str, dict[str, Any]]:
+    """What ``index.version.load_latest`` passes to each Milvus backend's ``load`` (by registered name)."""
+    return {MilvusDense.name: {"connection": connection}, MilvusLexical.name: {"connection": connection}}

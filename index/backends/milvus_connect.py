@@ -54,8 +54,10 @@ def connect(uri: str, token: str | None = None, timeout: float = 10.0) -> Any:
     except Exception as exc:
         if kind == "lite":
             raise MilvusError(
-                f"cannot open Milvus Lite file {key} ({exc}): another process probably owns it (one process "
-                "per .db file); stop it, or serve the file with `milvus-lite server` and use its http:// URI"
+                f"cannot open Milvus Lite file {key} ({exc}): another process probably owns it (one process per "
+                ".db file). If a `ragqa serve` holds it, update its index through the service (POST "
+                "/admin/reindex, or upload/delete posts) instead of `ragqa index`; or stop that process; or "
+                "serve the file with `milvus-lite server` and use its http:// URI"
             ) from None
         raise MilvusError(
             f"cannot reach Milvus at {uri} ({type(exc).__name__}: {exc}): start the server or fix "

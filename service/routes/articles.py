@@ -103,7 +103,7 @@ async def upload_article(
         _check_id(article_id)
     data = await read_upload(request, settings.max_upload_bytes)
     article_id = _check_id(article_id or hashlib.sha1(data).hexdigest()[:16])
-    post = validate_post(data, article_id)
+    post = await asyncio.to_thread(validate_post, data, article_id)  # CPU work: keep the event loop free
     summary = await asyncio.to_thread(engine.add_article, article_id, post, replace)
     return update_response(summary, started, article_id)
 

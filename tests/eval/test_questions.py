@@ -1,17 +1,18 @@
-"""The checked-in reference questions are valid and their gold substrings point at the right article."""
+"""The checked-in reference questions are valid, split, and every gold substring is in a cleaned passage."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from eval.metrics import Question, load_questions
+from corpus.loader import load_corpus
+from corpus.models import Passage
+from eval.questions import QUESTIONS_PATH, Question, is_relevant, load_question_rows, load_questions
 
-ROOT = Path(__file__).resolve().parents[2]
-QUESTIONS_PATH = ROOT / "eval" / "questions.jsonl"
-POSTS_DIR = ROOT / "corpus" / "posts"
+POSTS_DIR = Path(__file__).resolve().parents[2] / "corpus" / "posts"
 
 
 @pytest.fixture(scope="module")
@@ -20,72 +21,112 @@ def questions() -> list[Question]:
 
 
 @pytest.fixture(scope="module")
-def posts() -> dict[str, str]:
-    texts = {path.stem: path.read_text(encoding="utf-8") for path in sorted(POSTS_DIR.glob("*.txt"))}
-    assert len(texts) == 5, f"expected five posts under {POSTS_DIR}, found {sorted(texts)}"
-    return texts
+def passages() -> list[Passage]:
+    return load_corpus(POSTS_DIR).passages
 
 
-def test_at_least_40_questions(questions: list[Question]) -> None:
-    assert len(questions) >= 40
+def test_ids_unique() -> None:
+    # Read raw rows too: the loader would stop at the first duplicate; this lists them all.
+    counts = Counter(row["id"] for row in load_question_rows(QUESTIONS_PATH))
+    assert not [qid for qid, n in counts.items() if n > 1]
 
 
-def test_at_least_a_third_english(questions: list[Question]) -> None:
-    english = sum(1 for q in questions if q.lang == "en")
-    assert english * 3 >= len(questions), f"{english} of {len(questions)} questions are English"
+def test_answerable_exactly_when_gold(questions: list[Question]) -> None:
+    assert all(q.answerable == bool(q.gold) for q in questions)
 
 
-def test_both_languages_present(questions: list[Question]) -> None:
-    assert {q.lang for q in questions} == {"ja", "en"}
+def test_every_question_has_a_split(questions: list[Question]) -> None:
+    missing = [q.id for q in questions if q.split is None]
+    assert not missing, f"no split for {missing}: run python -m eval.split"
 
 
-def test_both_types_present(questions: list[Question]) -> None:
-    assert {q.type for q in questions} == {"fact", "reason"}
-
-
-def test_ids_unique(questions: list[Question]) -> None:
-    duplicates = [qid for qid, n in Counter(q.id for q in questions).items() if n > 1]
-    assert not duplicates
-
-
-def test_all_five_articles_covered(questions: list[Question], posts: dict[str, str]) -> None:
-    assert {q.gold.article_id for q in questions} == set(posts)
-
-
-def test_gold_article_ids_exist(questions: list[Question], posts: dict[str, str]) -> None:
-    unknown = sorted({q.gold.article_id for q in questions} - set(posts))
-    assert not unknown
-
-
-def test_substrings_occur_verbatim_in_gold_article(questions: list[Question], posts: dict[str, str]) -> None:
+def test_every_gold_substring_is_in_a_cleaned_passage_of_its_article(
+    questions: list[Question], passages: list[Passage]
+) -> None:
     missing = [
-        (q.id, sub) for q in questions for sub in q.gold.substrings if sub not in posts.get(q.gold.article_id, "")
-    ]
-    assert not missing, f"gold substrings not found in their article: {missing}"
-
-
-def test_substrings_absent_from_other_articles(questions: list[Question], posts: dict[str, str]) -> None:
-    leaks = [
-        (q.id, sub, stem)
+        (q.id, gold.article_id, gold.substring)
         for q in questions
-        for sub in q.gold.substrings
-        for stem, text in posts.items()
-        if stem != q.gold.article_id and sub in text
+        for gold in q.gold
+        if not any(is_relevant(p, gold) for p in passages)
     ]
-    assert not leaks, f"gold substrings also found in other articles: {leaks}"
+    assert not missing, f"gold substrings found in no cleaned passage of their article: {missing}"
 
 
-def test_substrings_are_short_single_line_spans(questions: list[Question]) -> None:
-    bad = [
-        (q.id, sub)
-        for q in questions
-        for sub in q.gold.substrings
-        if not 10 <= len(sub) <= 40 or "\n" in sub or "**" in sub or "###" in sub
-    ]
-    assert not bad, f"substrings must be 10-40 characters on one line without markdown markers: {bad}"
+def test_splits_are_balanced_per_language(questions: list[Question]) -> None:
+    for lang in ("ja", "en"):
+        counts = Counter(q.split for q in questions if q.lang == lang)
+        total = counts["dev"] + counts["test"]
+        assert abs(counts["dev"] - counts["test"]) <= max(2, total // 10), f"{lang}: {dict(counts)}"
 
 
-def test_required_meta_tpu_questions_present(questions: list[Question]) -> None:
-    texts = {q.question for q in questions}
+def test_the_seed_set_is_kept(questions: list[Question]) -> None:
+    seed = [q for q in questions if q.set == "seed"]
+    assert len(seed) == 69
+    texts = {q.question for q in seed}
     assert "Why would Meta adopt Google's TPUs?" in texts
     assert "メタがTPUを導入する理由は？" in texts
+
+
+# ---------------------------------------------------------------- the loader
+
+
+def _row(qid: str = "q001", **overrides: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": qid,
+        "lang": "en",
+        "type": "fact",
+        "question": "How many GPUs are in a Helios rack?",
+        "answerable": True,
+        "gold": [{"article_id": "004_8914f1a2936a845c", "substring": "72基のAMD Instinct"}],
+        "set": "hard",
+        "split": "dev",
+    }
+    row.update(overrides)
+    return row
+
+
+def _write(tmp_path: Path, rows: list[object]) -> Path:
+    path = tmp_path / "questions.jsonl"
+    lines = [row if isinstance(row, str) else json.dumps(row, ensure_ascii=False) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_load_questions_valid(tmp_path: Path) -> None:
+    unanswerable = _row("q002", type="unanswerable", answerable=False, gold=[], note="off-topic")
+    del unanswerable["split"]
+    questions = load_questions(_write(tmp_path, [_row(), "", unanswerable]))
+    assert [q.id for q in questions] == ["q001", "q002"]
+    assert questions[0].gold[0].substring == "72基のAMD Instinct"
+    assert questions[1].split is None and questions[1].note == "off-topic"
+
+
+def test_load_questions_bad_json_names_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r":2: invalid JSON"):
+        load_questions(_write(tmp_path, [_row(), "{not json"]))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"lang": "fr"},
+        {"type": "reason"},
+        {"question": ""},
+        {"gold": []},
+        {"answerable": False},
+        {"type": "unanswerable"},
+        {"gold": [{"article_id": "004_8914f1a2936a845c", "substring": "  "}]},
+        {"gold": [{"article_id": "004_8914f1a2936a845c", "substrings": ["72基"]}]},
+        {"set": "easy"},
+        {"split": "train"},
+        {"extra_field": 1},
+    ],
+)
+def test_load_questions_invalid_row_names_line(tmp_path: Path, bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r":3: invalid question"):
+        load_questions(_write(tmp_path, [_row("q001"), _row("q002"), _row("q003", **bad)]))
+
+
+def test_load_questions_duplicate_id_names_line(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r":2: duplicate question id 'q001'"):
+        load_questions(_write(tmp_path, [_row("q001"), _row("q001")]))

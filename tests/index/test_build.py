@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from index import store
-from index.build import build_index
-from index.retriever import IndexModelMismatchError, load_latest, load_version
+from index.version import IndexModelMismatchError, load_latest, load_version, verify_version
 from ragqa.settings import Settings
+from tests.conftest import build_from_settings
 
 NEW_POST = """---
 title: "量子アニーリングと物流"
@@ -37,24 +37,27 @@ def index_copy(built_index, tmp_path: Path):
 def test_full_build_embeds_every_passage(built_index) -> None:
     _, _, index_dir, summary = built_index
     assert summary.changed and summary.new == summary.passages > 150 and summary.reused == 0
-    manifest = store.verify(store.versions_dir(index_dir) / summary.version)
-    assert manifest.model == "multilingual-e5-small" and manifest.dim == 384
+    manifest = verify_version(store.versions_dir(index_dir) / summary.version)
+    assert manifest.model == "multilingual-e5-small" and manifest.dimension == 384 and manifest.variant == "torch-fp32"
     assert manifest.passage_count == summary.passages and manifest.article_count == 5
-    assert {"passages.jsonl", "embeddings.npy", "dense.faiss", "sentences.npz"} <= set(manifest.files)
+    assert {"passages.jsonl", "embeddings.npy", "dense/index.faiss", "bm25/tokenizer.json", "sentences.npz"} <= set(
+        manifest.files
+    )
+    assert manifest.backends == {"bm25": "bm25", "dense": "dense"}
 
 
 def test_unchanged_corpus_is_not_rebuilt(index_copy: Settings, encoder) -> None:
     before = store.current_version(index_copy.index_dir)
-    summary = build_index(index_copy, encoder)
+    summary = build_from_settings(index_copy, encoder)
     assert not summary.changed and summary.version == before
 
 
 def test_new_post_embeds_only_its_passages_and_removal_drops_them(index_copy: Settings, encoder) -> None:
     (index_copy.corpus_dir / "900_quantum.txt").write_text(NEW_POST, encoding="utf-8")
-    added = build_index(index_copy, encoder)
+    added = build_from_settings(index_copy, encoder)
     assert added.changed and added.new == 2 and added.reused == added.passages - 2 and added.removed == 0
     (index_copy.corpus_dir / "900_quantum.txt").unlink()
-    removed = build_index(index_copy, encoder)
+    removed = build_from_settings(index_copy, encoder)
     assert removed.new == 0 and removed.removed == 2
 
 
@@ -66,7 +69,7 @@ def test_index_built_for_another_model_is_refused(index_copy: Settings) -> None:
 def test_edited_passages_file_falls_back_to_previous_version(index_copy: Settings, encoder) -> None:
     good = store.current_version(index_copy.index_dir)
     (index_copy.corpus_dir / "900_quantum.txt").write_text(NEW_POST, encoding="utf-8")
-    newer = build_index(index_copy, encoder).version
+    newer = build_from_settings(index_copy, encoder).version
     passages = store.versions_dir(index_copy.index_dir) / newer / "passages.jsonl"
     rows = passages.read_text("utf-8").splitlines()
     first = json.loads(rows[0])
@@ -86,9 +89,9 @@ def test_build_killed_halfway_leaves_previous_index_loadable(index_copy: Setting
     def die(*args, **kwargs):
         raise KeyboardInterrupt  # stands in for the process dying while the FAISS file is written
 
-    monkeypatch.setattr("index.dense.FaissBackend.save", die)
+    monkeypatch.setattr("index.backends.dense.FaissBackend.save", die)
     with pytest.raises(KeyboardInterrupt):
-        build_index(index_copy, encoder)
+        build_from_settings(index_copy, encoder)
     assert store.current_version(index_copy.index_dir) == good
     loaded, _ = load_latest(index_copy.index_dir, encoder.name)
     assert loaded.version == good

@@ -6,7 +6,8 @@ import pytest
 
 from corpus.text import char_ngrams, containment
 from index.answer import cite, compose_answer
-from index.retriever import MODES, HybridRetriever, load_latest
+from index.retriever import MODES, HybridRetriever
+from index.version import load_latest
 from tests.conftest import PASSAGE_FIELDS
 
 META = "002_214864c1432d6946"
@@ -76,3 +77,24 @@ def test_cited_passage_schema_and_answer_markers(retriever: HybridRetriever) -> 
     answer = compose_answer(hits)
     assert answer.startswith(hits[0].highlight) and "[1]" in answer
     assert answer.count("[") <= 3
+
+
+def test_per_question_top_k_equals_separate_searches(retriever: HybridRetriever) -> None:
+    questions = ["メタがTPUを導入する理由は？", "How many GPUs in a Helios rack?", "液冷の普及率はどのくらい？"]
+    top_ks = [3, 20, 5]  # 20 asks for a larger candidate pool than the other two
+    batch = retriever.search_many(questions, top_ks)
+    assert [len(hits) for hits in batch] == top_ks
+    for question, k, hits in zip(questions, top_ks, batch):
+        alone = retriever.search(question, k)
+        assert [(h.passage.id, h.highlight) for h in hits] == [(h.passage.id, h.highlight) for h in alone]
+    with pytest.raises(ValueError, match="one per question"):
+        retriever.search_many(questions, [5])
+
+
+def test_highlight_score_is_the_best_sentence_cosine(retriever: HybridRetriever) -> None:
+    question = "Why would Meta adopt Google's TPUs?"
+    vector = retriever.encode([question])[0]
+    table = retriever.index.sentences
+    for hit in retriever.search(question, 5):
+        cosines = table.vectors[table.rows(hit.row)] @ vector
+        assert hit.highlight_score == pytest.approx(float(cosines.max()), abs=1e-6)

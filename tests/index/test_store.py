@@ -4,20 +4,15 @@ import pytest
 
 from index import store
 
+FORMAT = 7
+
 
 def _write(payload: str):
     def write(folder: Path) -> dict:
         (folder / "data.txt").write_text(payload, encoding="utf-8")
         (folder / "sub").mkdir()
         (folder / "sub" / "more.bin").write_bytes(payload.encode() * 3)
-        return {
-            "model": "m",
-            "dim": 3,
-            "document_format": "text",
-            "corpus_fingerprint": "f",
-            "passage_count": 1,
-            "article_count": 1,
-        }
+        return {"format_version": FORMAT, "payload": payload}
 
     return write
 
@@ -25,22 +20,29 @@ def _write(payload: str):
 def test_write_version_switches_current_and_verifies(tmp_path: Path) -> None:
     manifest = store.write_version(tmp_path, "v1", _write("one"))
     assert store.current_version(tmp_path) == "v1"
-    assert set(manifest.files) == {"data.txt", "sub/more.bin"}
-    assert store.verify(store.versions_dir(tmp_path) / "v1").version == "v1"
+    assert set(manifest["files"]) == {"data.txt", "sub/more.bin"}
+    verified = store.verify(store.versions_dir(tmp_path) / "v1", FORMAT)
+    assert verified["version"] == "v1" and verified["payload"] == "one"
+
+
+def test_other_format_is_refused_with_the_fix(tmp_path: Path) -> None:
+    store.write_version(tmp_path, "v1", _write("one"))
+    with pytest.raises(store.IndexCorruptError, match="has format 7, this ragqa reads 8: run `ragqa index`"):
+        store.verify(store.versions_dir(tmp_path) / "v1", FORMAT + 1)
 
 
 def test_edited_file_fails_verification(tmp_path: Path) -> None:
     store.write_version(tmp_path, "v1", _write("one"))
     (store.versions_dir(tmp_path) / "v1" / "data.txt").write_text("two", encoding="utf-8")
     with pytest.raises(store.IndexCorruptError, match="data.txt does not match its checksum"):
-        store.verify(store.versions_dir(tmp_path) / "v1")
+        store.verify(store.versions_dir(tmp_path) / "v1", FORMAT)
 
 
 def test_missing_file_fails_verification(tmp_path: Path) -> None:
     store.write_version(tmp_path, "v1", _write("one"))
     (store.versions_dir(tmp_path) / "v1" / "sub" / "more.bin").unlink()
     with pytest.raises(store.IndexCorruptError, match="missing"):
-        store.verify(store.versions_dir(tmp_path) / "v1")
+        store.verify(store.versions_dir(tmp_path) / "v1", FORMAT)
 
 
 def test_failed_write_leaves_current_untouched_and_partial_is_cleaned(tmp_path: Path) -> None:

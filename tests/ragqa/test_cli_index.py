@@ -67,11 +67,12 @@ def test_ask_without_an_index_says_how_to_build_it(tmp_path: Path, monkeypatch: 
     assert "run `ragqa index`" in result.stderr
 
 
-def test_eval_prints_the_table_and_writes_json(env: Path) -> None:
-    out = env / "report.json"
-    result = runner.invoke(app, ["eval", "--output", str(out)])
+def test_eval_prints_the_tables_and_writes_the_report(env: Path) -> None:
+    report = env / "report" / "README.md"
+    result = runner.invoke(app, ["eval", "--split", "all", "--report", str(report)])
     assert result.exit_code == 0, result.output
-    for mode in ("bm25", "dense", "rrf", "hybrid"):
-        assert any(line.startswith(f"{mode} ") for line in result.stdout.splitlines())
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert set(report["scores"]["hybrid"]) == {"all", "ja", "en"}
+    for config in ("bm25", "dense", "rrf", "hybrid"):
+        assert any(line.startswith(f"all              {config} ") for line in result.stdout.splitlines())
+    assert (report.parent / "mrr_by_type_en.png").exists()
+    rows = json.loads((report.parent / "results.json").read_text(encoding="utf-8"))["rows"]
+    assert {r["slice"] for r in rows if r["configuration"] == "hybrid" and r["group"] == "lang"} == {"all", "ja", "en"}

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ragqa.settings import Settings
+from service.config import engine_from_settings
 from service.engine import Engine
 from service.main import create_app
 from tests.conftest import make_post
@@ -81,10 +82,10 @@ def copy_index(built_index, root: Path, **overrides) -> Settings:
 def service(built_index, encoder, tmp_path: Path) -> Iterator[Service]:
     """A ready app whose corpus and index tests may change."""
     settings = copy_index(built_index, tmp_path)
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     assert engine.ready, engine.status
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         yield Service(client, engine, settings)
     engine.stop()
 
@@ -93,8 +94,8 @@ def service(built_index, encoder, tmp_path: Path) -> Iterator[Service]:
 def shared_service(built_index, encoder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """A ready app for read-only tests (one per module)."""
     settings = copy_index(built_index, tmp_path_factory.mktemp("svc"))
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         yield Service(client, engine, settings)
     engine.stop()

@@ -6,9 +6,9 @@ import threading
 import time
 from pathlib import Path
 
-from index.build import build_index
 from index.store import build_lock
 from ragqa.settings import Settings
+from tests.conftest import build_from_settings
 from tests.service.conftest import ADMIN, QUANTUM_POST, Service
 
 QUESTION = "量子アニーリングで配送距離はどれだけ短縮された？"
@@ -66,7 +66,7 @@ def test_a_second_build_gets_409(service: Service) -> None:
 def test_index_rebuilt_by_another_process_is_swapped_in(service: Service, encoder) -> None:
     (Path(service.settings.corpus_dir) / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
     outside = Settings(corpus_dir=service.settings.corpus_dir, index_dir=service.settings.index_dir)
-    new_version = build_index(outside, encoder).version  # what `ragqa index` does
+    new_version = build_from_settings(outside, encoder).version  # what `ragqa index` does
     deadline = time.monotonic() + 10
     while service.engine.retriever.index.version != new_version and time.monotonic() < deadline:
         time.sleep(0.1)

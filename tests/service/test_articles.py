@@ -116,13 +116,14 @@ def test_admin_endpoints_need_the_token(shared_service: Service, headers: dict, 
 def test_admin_endpoints_are_disabled_without_a_configured_token(built_index, encoder, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from service.engine import Engine
+    from service.config import engine_from_settings
     from service.main import create_app
     from tests.service.conftest import copy_index
 
-    engine = Engine(copy_index(built_index, tmp_path, admin_token=None, index_poll_seconds=0), encoder)
+    settings = copy_index(built_index, tmp_path, admin_token=None, index_poll_seconds=0)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         response = client.post("/admin/reindex", headers=ADMIN)
     assert response.status_code == 403 and "set RAGQA_ADMIN_TOKEN" in response.json()["detail"]
 
@@ -140,14 +141,14 @@ def test_multipart_upload_is_accepted_too(service: Service) -> None:
 def test_deleting_the_last_post_is_refused_and_nothing_is_lost(encoder, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from service.engine import Engine
+    from service.config import engine_from_settings
     from service.main import create_app
     from tests.service.conftest import tiny_settings
 
     settings = tiny_settings(tmp_path)
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         assert client.delete("/articles/t1_cooling", headers=ADMIN).status_code == 200
         version = engine.retriever.index.version
         response = client.delete("/articles/t2_bakery", headers=ADMIN)

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from service.batcher import QueryBatcher
+from service.batcher import SearchBatcher
 
 
 def test_waiting_questions_share_one_call_and_get_their_own_results() -> None:
@@ -15,7 +15,7 @@ def test_waiting_questions_share_one_call_and_get_their_own_results() -> None:
         calls.append(questions)
         return [f"{q}:{k}" for q, k in zip(questions, top_ks)]
 
-    batcher = QueryBatcher(handle)
+    batcher = SearchBatcher(handle)
     first = batcher.submit("a", 1)
     time.sleep(0.05)  # the worker is now blocked on "a"; the rest queue up behind it
     rest = [batcher.submit(q, k) for q, k in (("b", 2), ("c", 3), ("d", 4))]
@@ -27,7 +27,7 @@ def test_waiting_questions_share_one_call_and_get_their_own_results() -> None:
 
 
 def test_a_lone_question_is_not_delayed() -> None:
-    batcher = QueryBatcher(lambda qs, ks: qs)
+    batcher = SearchBatcher(lambda qs, ks: qs)
     started = time.perf_counter()
     assert batcher.submit("x", 1).result(5) == "x"
     assert time.perf_counter() - started < 0.5
@@ -40,7 +40,7 @@ def test_a_failing_batch_fails_each_of_its_questions_and_the_worker_survives() -
             raise ValueError("boom")
         return questions
 
-    batcher = QueryBatcher(handle)
+    batcher = SearchBatcher(handle)
     with pytest.raises(ValueError):
         batcher.submit("boom", 1).result(5)
     assert batcher.submit("ok", 1).result(5) == "ok"
@@ -56,7 +56,7 @@ def test_a_bad_question_does_not_fail_the_others_in_its_batch() -> None:
             raise ValueError("boom")
         return questions
 
-    batcher = QueryBatcher(handle)
+    batcher = SearchBatcher(handle)
     first = batcher.submit("first", 1)
     time.sleep(0.05)
     good, bad, other = (batcher.submit(q, 1) for q in ("good", "boom", "other"))

@@ -11,16 +11,16 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from index import store
-from index.build import build_index
-from service.engine import Engine
+from service.config import engine_from_settings
 from service.main import create_app
+from service.server_process import running_server
+from tests.conftest import build_from_settings
 from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index, tiny_settings
-from tests.service.server_process import running_server
 
 # Runs inside the server process: the FAISS write of any build hangs, so the test can kill it mid-write.
 HANG_DURING_WRITE = """
 import time
-from index.dense import FaissBackend
+from index.backends.dense import FaissBackend
 _save = FaissBackend.save
 def _hang(self, folder):
     _save(self, folder)
@@ -34,7 +34,7 @@ def _two_versions(built_index, encoder, root: Path):
     settings = copy_index(built_index, root, index_poll_seconds=0)
     old = store.current_version(settings.index_dir)
     (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
-    new = build_index(settings, encoder).version
+    new = build_from_settings(settings, encoder).version
     return settings, old, new
 
 
@@ -55,7 +55,9 @@ def test_sigkill_mid_reindex_then_restart_serves_last_complete_index(built_index
         threading.Thread(target=_reindex_ignoring_the_kill, args=(server,), daemon=True).start()
         versions = store.versions_dir(settings.index_dir)
         deadline = time.monotonic() + 120
-        while not any(p.name.startswith(".tmp-") and (p / "dense.faiss").exists() for p in versions.iterdir()):
+        while not any(
+            p.name.startswith(".tmp-") and (p / "dense" / "index.faiss").exists() for p in versions.iterdir()
+        ):
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.1)
         server.proc.send_signal(signal.SIGKILL)
@@ -73,16 +75,16 @@ def test_sigkill_mid_reindex_then_restart_serves_last_complete_index(built_index
 
 def test_truncated_faiss_file_falls_back_to_previous_version(built_index, encoder, tmp_path: Path, caplog) -> None:
     settings, old, new = _two_versions(built_index, encoder, tmp_path)
-    faiss_file = store.versions_dir(settings.index_dir) / new / "dense.faiss"
+    faiss_file = store.versions_dir(settings.index_dir) / new / "dense" / "index.faiss"
     faiss_file.write_bytes(faiss_file.read_bytes()[:1000])
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         ready = client.get("/readyz").json()
         assert ready["index_version"] == old
-        assert "dense.faiss does not match its checksum" in ready["problems"][0]
+        assert "dense/index.faiss does not match its checksum" in ready["problems"][0]
         assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == old
-    assert "dense.faiss does not match its checksum" in caplog.text
+    assert "dense/index.faiss does not match its checksum" in caplog.text
 
 
 def test_edited_passages_file_falls_back_to_previous_version(built_index, encoder, tmp_path: Path) -> None:
@@ -92,7 +94,7 @@ def test_edited_passages_file_falls_back_to_previous_version(built_index, encode
     row = json.loads(rows[3])
     row["text"] = row["text"].replace("AI", "ＡＩ", 1) + "（編集）"
     passages.write_text("\n".join(rows[:3] + [json.dumps(row, ensure_ascii=False)] + rows[4:]) + "\n", "utf-8")
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     assert engine.retriever.index.version == old
     assert "passages.jsonl" in engine.problems[0]
@@ -100,9 +102,9 @@ def test_edited_passages_file_falls_back_to_previous_version(built_index, encode
 
 def test_every_version_corrupt_means_rebuilt_from_the_corpus(encoder, tmp_path: Path) -> None:
     settings = tiny_settings(tmp_path)
-    only = build_index(settings, encoder).version
+    only = build_from_settings(settings, encoder).version
     (store.versions_dir(settings.index_dir) / only / "embeddings.npy").write_bytes(b"garbage")
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     assert engine.ready and engine.retriever.index.version != only  # rebuilt, never the damaged one
     assert "embeddings.npy" in engine.problems[0]
@@ -110,26 +112,26 @@ def test_every_version_corrupt_means_rebuilt_from_the_corpus(encoder, tmp_path: 
 
 def test_corrupt_version_appearing_on_disk_is_never_served(built_index, encoder, tmp_path: Path, caplog) -> None:
     settings = copy_index(built_index, tmp_path, index_poll_seconds=0)  # the test polls by hand
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     serving = engine.retriever.index.version
     # Another process builds a version and its FAISS file is damaged before this service looks at it.
     (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")
-    bad = build_index(settings, encoder).version
-    faiss_file = store.versions_dir(settings.index_dir) / bad / "dense.faiss"
+    bad = build_from_settings(settings, encoder).version
+    faiss_file = store.versions_dir(settings.index_dir) / bad / "dense" / "index.faiss"
     intact = faiss_file.read_bytes()
     faiss_file.write_bytes(b"\0" * 10)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         for _ in range(3):  # looked at once, then not reloaded on every poll
             engine.poll_once()
         assert caplog.text.count("refused") == 1
         ready = client.get("/readyz").json()
-        assert ready["index_version"] == serving and "dense.faiss" in ready["problems"][0]
+        assert ready["index_version"] == serving and "dense/index.faiss" in ready["problems"][0]
         assert client.post("/query", json={"question": "液冷"}).json()["index_version"] == serving
 
         faiss_file.write_bytes(intact)  # repaired; then `ragqa index` makes a newer version
         (settings.corpus_dir / "901_quantum.txt").unlink()
-        good = build_index(settings, encoder).version
+        good = build_from_settings(settings, encoder).version
         engine.poll_once()
         ready = client.get("/readyz").json()
         assert ready["index_version"] == good and ready["problems"] == []

@@ -2,10 +2,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from index.build import build_index
-from service.engine import Engine
+from service.config import engine_from_settings
 from service.main import create_app
-from tests.conftest import make_post
+from tests.conftest import build_from_settings, make_post
 from tests.service.conftest import ADMIN, QUANTUM_POST, TINY_POSTS, Service, copy_index, tiny_settings
 
 
@@ -19,8 +18,9 @@ def test_readyz_reports_version_when_ready(shared_service: Service) -> None:
 
 
 def test_readyz_is_503_with_a_reason_before_loading(built_index, tmp_path: Path) -> None:
-    engine = Engine(copy_index(built_index, tmp_path))
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    settings = copy_index(built_index, tmp_path)
+    engine = engine_from_settings(settings)
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503 and "starting" in response.json()["status"]
         query = client.post("/query", json={"question": "液冷"})
@@ -30,10 +30,10 @@ def test_readyz_is_503_with_a_reason_before_loading(built_index, tmp_path: Path)
 
 def test_start_builds_the_index_when_there_is_none(encoder, tmp_path: Path) -> None:
     settings = tiny_settings(tmp_path)
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     assert engine.ready and {a.id for a in engine.retriever.index.articles} == set(TINY_POSTS)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         body = client.get("/readyz").json()
         assert body["status"] == "ready" and body["index_version"] == engine.retriever.index.version
         hits = client.get("/query", params={"q": "カンパーニュの発酵時間は？", "top_k": 1}).json()["passages"]
@@ -44,24 +44,25 @@ def test_a_failed_startup_says_why_then_recovers_when_an_index_appears(encoder, 
     settings = tiny_settings(tmp_path)
     for post in settings.corpus_dir.iterdir():
         post.unlink()  # nothing to build from
-    engine = Engine(settings, encoder)
+    engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert response.json()["status"].startswith("failed") and "add posts" in response.json()["status"]
         # The operator adds a post and runs `ragqa index`: the service picks the index up, no restart.
         title, body = TINY_POSTS["t1_cooling"]
         (settings.corpus_dir / "t1_cooling.txt").write_text(make_post(title, body), encoding="utf-8")
-        build_index(settings, encoder)
+        build_from_settings(settings, encoder)
         engine.poll_once()
         response = client.get("/readyz")
         assert response.status_code == 200 and response.json()["status"] == "ready"
 
 
 def test_admin_and_article_endpoints_are_503_until_ready(built_index, tmp_path: Path) -> None:
-    engine = Engine(copy_index(built_index, tmp_path))  # never started: no model yet
-    with TestClient(create_app(engine=engine, start=False)) as client:
+    settings = copy_index(built_index, tmp_path)
+    engine = engine_from_settings(settings)  # never started: no model yet
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
         for method, url in (("GET", "/articles"), ("POST", "/admin/reindex"), ("DELETE", "/articles/x1")):
             response = client.request(method, url, headers=ADMIN)
             assert response.status_code == 503 and "retry" in response.json()["detail"], (url, response.text)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 import pytest
 
 from ragqa.settings import DEFAULT_CORPUS_DIR
-from tests.service.server_process import running_server
+from service.server_process import running_server
 
 pytestmark = pytest.mark.browser
 
@@ -78,6 +78,8 @@ def _open(browser, width: int = 1200, height: int = 900):
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The server's Content-Security-Policy allows nothing inline or from elsewhere: a violation is a bug.
+    page.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
     return context, page, errors
 
 
@@ -87,7 +89,7 @@ def page(browser):
     context, tab, errors = _open(browser)
     yield tab
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def _search_box(page):
@@ -224,4 +226,4 @@ def test_phone_width_has_no_horizontal_scroll(server: str, browser, tmp_path: Pa
         page.screenshot(path=tmp_path / "phone.png", full_page=True)
     finally:
         context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"

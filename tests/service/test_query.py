@@ -53,7 +53,7 @@ def test_concurrent_questions_share_encoder_calls_and_get_their_own_answers(shar
 def test_a_batch_with_mixed_top_k_ranks_each_question_as_if_alone(shared_service: Service) -> None:
     engine = shared_service.engine
     asks = [("液冷の普及率は？", 3), ("What is MTIA?", 50), ("HeliosラックのGPU数は？", 7), ("液冷の普及率は？", 50)]
-    results = engine._answer_batch([q for q, _ in asks], [k for _, k in asks])
+    results = engine._search_batch([q for q, _ in asks], [k for _, k in asks])
     for (question, top_k), result in zip(asks, results):
         alone = engine.retriever.search(question, top_k)
         assert [h.passage.id for h in result.hits] == [h.passage.id for h in alone]

@@ -7,12 +7,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from ragqa.settings import Settings
-from service.engine import Engine
+from service.config import engine_from_settings
 from service.main import create_app
 from tests.service.conftest import ADMIN, Service
 
 # The schema is read at collection time from an app whose engine is swapped for a ready one below.
-APP = create_app(engine=Engine(Settings()), start=False)
+APP = create_app(Settings(), engine=engine_from_settings(Settings()), start=False)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 

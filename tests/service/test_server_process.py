@@ -5,8 +5,8 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+from service.server_process import running_server
 from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index
-from tests.service.server_process import running_server
 
 QUESTION = "量子アニーリングで配送距離はどれだけ短縮された？"
 

@@ -11,23 +11,22 @@ import numpy as np
 import pytest
 
 from corpus.loader import load_corpus
-from eval.metrics import load_questions
-from eval.run import QUESTIONS_PATH
-from index.backends import Documents, Queries
+from eval.questions import load_questions
+from index import store
+from index.backends import BACKENDS, BM25Backend, Documents, FaissBackend, Queries
 from index.backends.milvus import (
-    CURRENT_ALIAS,
     MilvusCollection,
+    MilvusConnection,
     MilvusDense,
     MilvusLexical,
-    RowMeta,
-    collection_name,
     filter_expression,
     lemma_text,
+    load_options,
+    publish,
+    row_meta,
     rows_expression,
 )
 from index.backends.milvus_connect import MilvusError, close, connect, uri_kind
-from index.dense import FaissBackend
-from index.lexical import BM25Backend
 from ragqa.settings import DEFAULT_CORPUS_DIR
 
 logger = logging.getLogger(__name__)
@@ -48,32 +47,32 @@ def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
+def conn(uri: str) -> MilvusConnection:
+    return MilvusConnection(uri)
+
+
+@pytest.fixture(scope="module")
 def corpus():
     return load_corpus(DEFAULT_CORPUS_DIR)
 
 
 @pytest.fixture(scope="module")
-def real(uri: str, corpus) -> tuple[MilvusCollection, BM25Backend, list[str]]:
+def real(conn: MilvusConnection, corpus) -> tuple[MilvusCollection, BM25Backend, list[str]]:
     """The shipped corpus in Milvus (random stand-in vectors) and in bm25s over lemmas."""
     texts = [p.text for p in corpus.passages]
-    articles = {a.id: a for a in corpus.articles}
-    collection = MilvusCollection.new(uri, "real")
-    collection.meta = [
-        RowMeta(p.article_id, p.date, tuple(articles[p.article_id].categories), tuple(articles[p.article_id].tags))
-        for p in corpus.passages
-    ]
+    collection = MilvusCollection.new(conn, "real", meta=row_meta(corpus.passages, corpus.articles))
     vectors = _unit(np.random.default_rng(0).normal(size=(len(texts), 16)))
     collection.build(Documents(texts, vectors))
     reference = BM25Backend("lemma")
     reference.build(Documents(texts))
-    return collection, reference, [q.question for q in load_questions(QUESTIONS_PATH)]
+    return collection, reference, [q.question for q in load_questions()]
 
 
-def test_dense_top10_matches_exact_faiss(uri: str) -> None:
+def test_dense_top10_matches_exact_faiss(conn: MilvusConnection) -> None:
     rng = np.random.default_rng(1)
     vectors = _unit(rng.normal(size=(500, 32)))
     queries = Queries([""] * 20, _unit(rng.normal(size=(20, 32))))
-    dense = MilvusDense(MilvusCollection.new(uri, "dense-parity"))
+    dense = MilvusDense(MilvusCollection.new(conn, "dense-parity"))
     dense.build(Documents([f"passage {i}" for i in range(500)], vectors))
     exact = FaissBackend("flat")
     exact.build(Documents([""] * 500, vectors))
@@ -143,45 +142,69 @@ def test_filter_expression_escapes_and_combines() -> None:
     assert rows_expression(np.ones(3, dtype=bool)) is None
 
 
-def _versions(uri: str) -> list[str]:
-    return [c for c in connect(uri).list_collections() if c.startswith("ragqa_")]
-
-
-def _build(uri: str, version: str) -> MilvusCollection:
-    collection = MilvusCollection.new(uri, version)
+def _build(conn: MilvusConnection, version: str) -> MilvusCollection:
+    collection = MilvusCollection.new(conn, version)
     collection.build(Documents(["word one", "word two"], _unit(np.eye(2, 8, dtype=np.float32) + 0.1)))
     return collection
 
 
 def test_alias_switch_killed_build_and_old_collections_dropped(tmp_path: Path) -> None:
-    uri = str(tmp_path / "versions.db")  # its own file: publishing drops every other ragqa_ collection
+    uri = str(tmp_path / "versions.db")  # its own file: publishing drops the prefix's unkept collections
+    conn, other = MilvusConnection(uri), MilvusConnection(uri, prefix="ragqa_other")
     client = connect(uri)
-    _build(uri, "v1").publish()
-    assert client.describe_alias(CURRENT_ALIAS)["collection_name"] == collection_name("v1")
-    _build(uri, "v2").publish()
-    assert client.describe_alias(CURRENT_ALIAS)["collection_name"] == collection_name("v2")
-    _build(uri, "v3")  # killed before its switch: rows written, alias never moved
-    assert client.describe_alias(CURRENT_ALIAS)["collection_name"] == collection_name("v2")
-    dropped = _build(uri, "v4").publish()
-    assert client.describe_alias(CURRENT_ALIAS)["collection_name"] == collection_name("v4")
-    assert {collection_name("v1"), collection_name("v3")} <= set(dropped)
-    assert set(_versions(uri)) == {collection_name("v2"), collection_name("v4")}  # v2 kept for one switch
-    hits = client.search(CURRENT_ALIAS, data=["two"], anns_field="sparse", limit=1, output_fields=["row"])
+    v1, v2, v3, v4 = (store.new_version_name() for _ in range(4))
+    _build(other, v1)
+    publish(other, v1, [v1])  # another deployment on the same Milvus: never touched below
+    _build(conn, v1)
+    publish(conn, v1, [v1])
+    assert client.describe_alias("ragqa__current")["collection_name"] == conn.collection_name(v1)
+    _build(conn, v2)
+    publish(conn, v2, [v1, v2])
+    assert client.describe_alias("ragqa__current")["collection_name"] == conn.collection_name(v2)
+    _build(conn, v3)  # killed before its switch: rows written, alias never moved
+    assert client.describe_alias("ragqa__current")["collection_name"] == conn.collection_name(v2)
+    _build(conn, v4)
+    dropped = publish(conn, v4, [v2, v4])  # v1 pruned from disk, v3 never reached it
+    assert client.describe_alias("ragqa__current")["collection_name"] == conn.collection_name(v4)
+    assert set(dropped) == {conn.collection_name(v1), conn.collection_name(v3)}
+    assert {c for c in client.list_collections() if conn.owns(c)} == {conn.collection_name(v) for v in (v2, v4)}
+    assert client.describe_alias("ragqa_other__current")["collection_name"] == other.collection_name(v1)
+    assert client.has_collection(other.collection_name(v1))
+    hits = client.search("ragqa__current", data=["two"], anns_field="sparse", limit=1, output_fields=["row"])
     assert hits[0][0]["entity"]["row"] == 1
     close(uri)
 
 
-def test_save_and_load_reconnect(real, uri: str, tmp_path: Path) -> None:
+def test_prefixes_never_claim_each_others_collections() -> None:
+    ragqa, shop = MilvusConnection("/tmp/x.db"), MilvusConnection("/tmp/x.db", prefix="ragqa_shop")
+    assert ragqa.owns(ragqa.collection_name("20261127T1-ab")) and not ragqa.owns(shop.collection_name("1"))
+    assert not shop.owns(ragqa.collection_name("1")) and not ragqa.owns("ragqa__current")
+    for bad in ("ragqa_", "a__b", "1abc", "", "x-y"):
+        with pytest.raises(ValueError, match="letters and digits"):
+            MilvusConnection("/tmp/x.db", prefix=bad)
+    assert "sekrit" not in repr(MilvusConnection("/tmp/x.db", token="sekrit"))
+
+
+def test_backends_are_registered_and_take_the_connection_as_a_load_option(conn: MilvusConnection) -> None:
+    assert BACKENDS["milvus_dense"] is MilvusDense and BACKENDS["milvus_bm25"] is MilvusLexical
+    assert load_options(conn) == {"milvus_dense": {"connection": conn}, "milvus_bm25": {"connection": conn}}
+
+
+def test_save_and_load_reconnect(real, conn: MilvusConnection, tmp_path: Path) -> None:
     collection, _, questions = real
     MilvusLexical(collection).save(tmp_path)
-    loaded = MilvusLexical.load(tmp_path, uri=uri)
+    saved = json.loads((tmp_path / "milvus.json").read_text())
+    assert set(saved) == {"collection", "uri_kind", "index", "token_form", "rows"}  # no URI, never a token
+    loaded = MilvusLexical.load(tmp_path, connection=conn)
     assert loaded.collection.name == collection.name and loaded.collection.size == collection.size
     queries = Queries(questions[:5])
     assert loaded.search(queries, 10) == MilvusLexical(collection).search(queries, 10)
-    gone = {"uri_kind": "lite", "collection": "ragqa_gone", "index": "flat", "rows": 1}
+    with pytest.raises(store.IndexCorruptError, match="set RAGQA_BACKEND=milvus"):
+        MilvusDense.load(tmp_path)  # a Milvus version loaded without a connection
+    gone = {"uri_kind": "lite", "collection": "ragqa__vgone", "index": "flat", "rows": 1}
     (tmp_path / "milvus.json").write_text(json.dumps(gone))
-    with pytest.raises(MilvusError, match="no collection ragqa_gone"):
-        MilvusDense.load(tmp_path, uri=uri)
+    with pytest.raises(store.IndexCorruptError, match="no collection ragqa__vgone"):
+        MilvusDense.load(tmp_path, connection=conn)
 
 
 def test_connect_says_what_is_wrong() -> None:

@@ -1,4 +1,4 @@
-"""Run the real `ragqa serve` as a child process on a free loopback port, for end-to-end tests."""
+"""Run the real `ragqa serve` as a child process on a free loopback port (end-to-end tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class Server:
 
     base: str
     proc: subprocess.Popen
-    log_path: Path
+    log_path: Path | None
+    started: float  # time.perf_counter() at spawn
+    ready_seconds: float | None = None  # spawn to the first GET /readyz = 200, once seen
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 120
@@ -47,47 +49,61 @@ class Server:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def log(self, chars: int = 4000) -> str:
-        """The end of the server's log."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log_path.exists() else ""
+        """The end of the server's log (empty when it is not kept)."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> dict:
-        """Block until GET /readyz is 200; return its body."""
+        """Block until GET /readyz is 200; return its body (and record ``ready_seconds``)."""
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode} before ready:\n{self.log()}")
+                raise RuntimeError(f"server exited with {self.proc.returncode} before ready:\n{self.log()}")
             try:
                 status, body = self.request("GET", "/readyz", timeout=5)
                 if status == 200:
+                    self.ready_seconds = time.perf_counter() - self.started
                     return body
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready in {timeout}s:\n{self.log()}")
-            time.sleep(0.3)
+                raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
+            time.sleep(0.05)
 
 
 @contextmanager
 def running_server(
-    corpus_dir: Path, index_dir: Path, env: dict | None = None, prelude: str = "", log_path: Path | None = None
+    corpus_dir: Path | None = None,
+    index_dir: Path | None = None,
+    env: dict | None = None,
+    prelude: str = "",
+    log_path: Path | None = None,
 ) -> Iterator[Server]:
-    """Start `ragqa serve` (after running ``prelude`` Python code in the same process, for fault injection)."""
+    """Start `ragqa serve` (after running ``prelude`` Python code in the same process, for fault injection).
+
+    Folders not given come from the environment, as for `ragqa serve`; the log goes to ``log_path`` (default:
+    beside the index folder, or nowhere).
+    """
     port = free_port()
+    folders = {"RAGQA_CORPUS_DIR": corpus_dir, "RAGQA_INDEX_DIR": index_dir}
     full_env = {
         **os.environ,
-        "RAGQA_CORPUS_DIR": str(corpus_dir),
-        "RAGQA_INDEX_DIR": str(index_dir),
-        "RAGQA_INDEX_POLL_SECONDS": "0.5",
+        **{name: str(path) for name, path in folders.items() if path is not None},
+        # A test's private index changes under the server: notice it quickly.
+        **({"RAGQA_INDEX_POLL_SECONDS": "0.5"} if index_dir is not None else {}),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
         **(env or {}),
     }
     code = prelude + f"\nfrom ragqa.cli import app\napp(['serve', '--host', '127.0.0.1', '--port', '{port}'])\n"
-    log_path = log_path or index_dir.parent / f"server-{port}.log"
-    with log_path.open("wb") as log:
+    if log_path is None and index_dir is not None:
+        log_path = index_dir.parent / f"server-{port}.log"
+    with open(log_path or os.devnull, "wb") as log:
+        started = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
-    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
+    server = Server(f"http://127.0.0.1:{port}", proc, log_path, started)
     try:
         yield server
     finally:
