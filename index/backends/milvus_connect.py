@@ -6,6 +6,7 @@ every backend of a version shares one.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +49,9 @@ def connect(uri: str, token: str | None = None, timeout: float = 10.0) -> Any:
         except ImportError:
             raise MilvusError("milvus-lite is not installed: pip install 'ragqa[milvus]'") from None
         Path(key).parent.mkdir(parents=True, exist_ok=True)
+        # Lite's in-process gRPC server logs a traceback at ERROR for each AllocTimestamp call pymilvus makes
+        # after a flush; pymilvus falls back by itself, so those are noise in the service's log.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
         client = MilvusClient(uri=key, token=token or "", timeout=timeout)
         client.list_collections()  # the client connects lazily: prove it now
