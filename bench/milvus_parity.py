@@ -4,7 +4,8 @@ Embeds the default corpus's passages and the eval questions with the configured 
 backends over the same documents, and prints one table. The last row re-inserts the passages one article
 at a time with a flush after each (several segments, each with its own BM25 IDF) and counts the questions
 whose BM25 top-1 differs from the one-bulk-insert collection. With ``--eval`` it also builds a real index
-in a temporary folder and runs ``ragqa eval``'s scoring with its backends, then with the Milvus ones.
+in a temporary folder, rebuilds it into Milvus Lite (vectors reused) and runs ``ragqa eval``'s scoring on
+the dev split with each (tests/index/backends/test_milvus_parity.py asserts the same in ``make test``).
 
     python bench/milvus_parity.py [--repeats 20] [--eval]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import statistics
 import tempfile
 import time
@@ -21,17 +23,28 @@ from pathlib import Path
 import psutil
 
 from corpus.loader import load_corpus
-from eval.metrics import load_questions
-from eval.run import QUESTIONS_PATH, evaluate
-from index.backends import Documents, Hits, Queries
-from index.backends.milvus import MilvusCollection, MilvusDense, MilvusLexical, RowMeta, day_number, lemma_text
+from eval.questions import load_questions
+from eval.retrieval import CONFIGURATIONS
+from eval.run import evaluate
+from index.backends import BM25Backend, Documents, FaissBackend, Hits, Queries
+from index.backends.milvus import (
+    MilvusCollection,
+    MilvusConnection,
+    MilvusDense,
+    MilvusLexical,
+    RowMeta,
+    day_number,
+    lemma_text,
+    load_options,
+    row_meta,
+)
 from index.backends.milvus_connect import close, connect
 from index.build import build_index
-from index.dense import FaissBackend
 from index.documents import document_text
-from index.embedder import Encoder, load_encoder
-from index.lexical import BM25Backend
-from index.retriever import HybridRetriever, load_latest
+from index.model import Encoder, load_encoder
+from index.params import load_rank_params
+from index.retriever import HybridRetriever
+from index.version import load_latest
 from ragqa.settings import Settings, get_settings
 
 
@@ -89,26 +102,34 @@ def _per_article(collection: MilvusCollection, docs: Documents, meta: list[RowMe
 
 
 def compare_eval(settings: Settings, encoder: Encoder, uri: str) -> None:
-    """``ragqa eval`` scores with the default backends and with Milvus behind the same retriever."""
-    questions = load_questions(QUESTIONS_PATH)
+    """``ragqa eval --split dev`` scores with the default backends and with Milvus behind the same retriever."""
+    questions = load_questions()
+    params = load_rank_params()
+    connection = MilvusConnection(uri, prefix="parity")
     with tempfile.TemporaryDirectory() as tmp:
-        build_index(settings, encoder, index_dir=Path(tmp))
-        loaded, _ = load_latest(Path(tmp))
-        fmt = loaded.manifest.document_format
-        collection = MilvusCollection.new(uri, "eval")
-        collection.build(Documents([document_text(p, fmt) for p in loaded.passages], loaded.vectors))
-        swapped = dataclasses.replace(loaded, lexical=MilvusLexical(collection), dense=MilvusDense(collection))
-        base = evaluate(HybridRetriever(loaded, encoder), questions).scores
-        milvus = evaluate(HybridRetriever(swapped, encoder), questions).scores
+        faiss_dir, milvus_dir = Path(tmp) / "faiss", Path(tmp) / "milvus"
+        build_index(
+            settings.corpus_dir, faiss_dir, encoder, dataclasses.replace(settings.build_options(), backend="faiss")
+        )
+        shutil.copytree(faiss_dir, milvus_dir)  # so the Milvus build reuses every vector
+        options = dataclasses.replace(settings.build_options(), backend="milvus", milvus=connection)
+        build_index(settings.corpus_dir, milvus_dir, encoder, options)
+        default, _ = load_latest(faiss_dir, encoder.name)
+        milvus, _ = load_latest(milvus_dir, encoder.name, load_options(connection))
+        configurations = list(CONFIGURATIONS)
+        base = evaluate(HybridRetriever(default, encoder, params), questions, configurations, "dev")
+        other = evaluate(HybridRetriever(milvus, encoder, params), questions, configurations, "dev")
     print(
         f"\n{'mode':<7} {'lang':<4} {'R@5 default':>12} {'R@5 milvus':>11} {'MRR@10 default':>15} {'MRR@10 milvus':>14}"
     )
-    for mode, by_lang in base.items():
-        for lang, row in by_lang.items():
-            other = milvus[mode][lang]
+    for configuration in configurations:
+        for lang in ("all", "ja", "en"):
+            row, got = base.row(configuration, "lang", lang), other.row(configuration, "lang", lang)
+            if row is None or got is None:
+                continue
             print(
-                f"{mode:<7} {lang:<4} {row['R@5']:>12.3f} {other['R@5']:>11.3f} "
-                f"{row['MRR@10']:>15.3f} {other['MRR@10']:>14.3f}"
+                f"{configuration:<7} {lang:<4} {row.scores['R@5'].mean:>12.3f} {got.scores['R@5'].mean:>11.3f} "
+                f"{row.scores['MRR@10'].mean:>15.3f} {got.scores['MRR@10'].mean:>14.3f}"
             )
 
 
@@ -122,12 +143,9 @@ def main() -> None:
     corpus = load_corpus(settings.corpus_dir)
     articles = {a.id: a for a in corpus.articles}
     texts = [document_text(p, settings.document_format) for p in corpus.passages]
-    meta = [
-        RowMeta(p.article_id, p.date, tuple(articles[p.article_id].categories), tuple(articles[p.article_id].tags))
-        for p in corpus.passages
-    ]
-    encoder = load_encoder(settings)
-    questions = [q.question for q in load_questions(QUESTIONS_PATH)]
+    meta = row_meta(corpus.passages, corpus.articles)
+    encoder = load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
+    questions = [q.question for q in load_questions()]
     docs = Documents(texts, encoder.encode_passages(texts))
     queries = Queries(questions, encoder.encode_queries(questions))
 
@@ -142,8 +160,8 @@ def main() -> None:
         started = time.perf_counter()
         connect(uri)
         start_s = time.perf_counter() - started
-        bulk = MilvusCollection.new(uri, "bulk")
-        bulk.meta = meta
+        connection = MilvusConnection(uri, prefix="parity")
+        bulk = MilvusCollection.new(connection, "bulk", meta=meta)
         started = time.perf_counter()
         bulk.build(docs)
         build_s = time.perf_counter() - started
@@ -167,7 +185,7 @@ def main() -> None:
                 overlap, top1 = _overlap(search(queries, 10), reference)
                 print(f"{label:<22} {p50:>7.2f} {p95:>7.2f} {overlap:>15.3f} {top1:>12.3f}")
 
-        segmented = MilvusCollection.new(uri, "per_article")
+        segmented = MilvusCollection.new(connection, "per_article")
         _per_article(segmented, docs, meta)
         got = MilvusLexical(segmented).search(queries, 10)
         overlap, top1 = _overlap(got, lexical.search(queries, 10))
