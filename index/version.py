@@ -8,7 +8,8 @@ A version folder holds ``manifest.json`` (written by ``store``) and::
     embeddings.npy    (rows, dimension) float32 unit passage vectors
     sentences.npz     offsets (rows + 1), spans (sentences, 2) into the passage text, vectors float16
     bm25/, dense/     one sub-folder per role (lexical "bm25", vector "dense"), written by the backend's own
-                      ``save``; the manifest names the registered backend that fills each role
+                      ``save``; the manifest names the registered backend that fills each role (bm25s/FAISS
+                      files, or for Milvus a ``milvus.json`` naming the version's collection)
 """
 
 from __future__ import annotations
