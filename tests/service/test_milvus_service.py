@@ -123,3 +123,25 @@ def test_milvus_settings_say_what_is_missing_and_keep_the_token_secret(tmp_path:
     assert Settings().load_options() == {} and Settings().build_options().milvus is None
     with pytest.raises(ValueError, match="letters and digits"):
         Settings(backend="milvus", milvus_uri=str(tmp_path / "x.db"), milvus_prefix="a__b").build_options()
+
+
+def test_an_unreachable_milvus_is_a_503_that_names_it(encoder, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+
+    settings = tiny_settings(tmp_path, backend="milvus", milvus_uri="http://127.0.0.1:9")
+    engine = engine_from_settings(settings, encoder)
+    engine.start(background=False)
+    try:
+        with TestClient(create_app(settings, engine=engine, start=False)) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and "cannot reach Milvus at http://127.0.0.1:9" in ready.json()["status"]
+            upload = client.post(
+                "/articles?id=900_quantum",
+                content=QUANTUM_POST.encode(),
+                headers={**ADMIN, "Content-Type": "text/plain"},
+            )
+            assert upload.status_code == 503 and "RAGQA_MILVUS_URI" in upload.json()["detail"], upload.json()
+    finally:
+        engine.stop()
