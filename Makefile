@@ -11,7 +11,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[test,eval,train]'
+	$(PIP) -e '.[test,eval,train,milvus]'
 	touch $@
 
 serve: setup

@@ -25,9 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from index.embedder import load_encoder  # noqa: E402
+
 from corpus.loader import load_corpus  # noqa: E402
 from eval.metrics import is_hit, load_questions, reciprocal_rank  # noqa: E402
-from index.embedder import load_encoder  # noqa: E402
 from index.model.onnx import load_onnx_encoder  # noqa: E402
 from index.model.onnx_export import ONNX_DIR, VARIANT_FILES, ensure_onnx_export, file_sha256  # noqa: E402
 from ragqa.settings import DEFAULT_CORPUS_DIR, Settings  # noqa: E402

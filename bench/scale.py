@@ -5,6 +5,9 @@ stand-ins (mixtures of real passage embeddings plus noise when an index exists, 
 vectors), so no hours of encoding are needed. Prints one table.
 
     python bench/scale.py --sizes 1000 10000 100000
+    python bench/scale.py --sizes 10000 100000 --kinds flat hnsw milvus   # milvus: Milvus Lite (HNSW), both backends
+
+Milvus Lite runs inside this process, so its memory is this process's RSS growth over the build.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import argparse
 import gc
 import random
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -24,8 +29,10 @@ from corpus.models import Passage
 from corpus.text import sentence_spans, split_sentences
 from index import store
 from index.backends import BM25Backend, Documents, FaissBackend, Queries
+from index.backends.milvus import MilvusCollection, MilvusConnection, MilvusDense, MilvusLexical
+from index.backends.milvus_connect import close
 from index.retriever import HybridRetriever
-from index.version import LoadedIndex, Manifest, SentenceTable, load_latest
+from index.version import DENSE, LEXICAL, LoadedIndex, Manifest, SentenceTable, load_latest
 from ragqa.settings import get_settings
 
 
@@ -35,7 +42,8 @@ def _unit(m: np.ndarray) -> np.ndarray:
 
 def _centres(dim: int = 384) -> np.ndarray:
     try:
-        loaded, _ = load_latest(get_settings().index_dir)
+        settings = get_settings()
+        loaded, _ = load_latest(settings.index_dir, None, load_options=settings.load_options())
         return loaded.vectors
     except store.IndexStoreError:
         return _unit(np.random.default_rng(1).normal(size=(200, dim)))
@@ -66,13 +74,18 @@ def synthetic(
     return passages, _unit(vectors)
 
 
-def build(passages: list[Passage], vectors: np.ndarray, kind: str) -> LoadedIndex:
-    """An in-memory index over synthetic passages (no files)."""
+def build(passages: list[Passage], vectors: np.ndarray, kind: str, milvus_uri: str = "") -> LoadedIndex:
+    """An in-memory index over synthetic passages (no files); kind ``milvus`` puts both backends in Milvus."""
     texts = [p.text for p in passages]
-    lexical = BM25Backend()
-    lexical.build(Documents(texts))
-    dense = FaissBackend(kind)  # type: ignore[arg-type]
-    dense.build(Documents(texts, vectors))
+    if kind == "milvus":
+        collection = MilvusCollection.new(MilvusConnection(milvus_uri), f"scale_{len(passages)}", index="hnsw")
+        collection.build(Documents(texts, vectors))
+        lexical, dense = MilvusLexical(collection), MilvusDense(collection)
+    else:
+        lexical = BM25Backend()
+        lexical.build(Documents(texts))
+        dense = FaissBackend(kind)  # type: ignore[arg-type]
+        dense.build(Documents(texts, vectors))
     spans = [sentence_spans(t) for t in texts]
     offsets = np.cumsum([0] + [len(s) for s in spans])
     sent_vectors = np.repeat(vectors, [len(s) for s in spans], axis=0).astype(np.float16)
@@ -85,12 +98,12 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str) -> LoadedInde
         corpus_fingerprint="",
         passage_count=len(passages),
         article_count=0,
-        backends={"bm25": lexical.name, "dense": dense.name},
+        backends={LEXICAL: lexical.name, DENSE: dense.name},
         created_at="",
         files={},
     )
     sentences = SentenceTable(offsets, np.asarray([x for s in spans for x in s], np.int32), sent_vectors)
-    return LoadedIndex(manifest, passages, [], vectors, sentences, {lexical.name: lexical, dense.name: dense})
+    return LoadedIndex(manifest, passages, [], vectors, sentences, {LEXICAL: lexical, DENSE: dense})
 
 
 def recall_at_10(approx: FaissBackend, exact: FaissBackend, queries: np.ndarray) -> float:
@@ -105,6 +118,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--repeats", type=int, default=30, help="timed searches per question set")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=["flat", "hnsw", "milvus"],
+        default=["flat", "hnsw"],
+        help="indexes to measure; milvus needs pip install 'ragqa[milvus]'",
+    )
     args = parser.parse_args()
 
     corpus = load_corpus(get_settings().corpus_dir)
@@ -125,12 +145,15 @@ def main() -> None:
             centres[nprng.integers(len(centres), size=len(QUESTIONS))]
             + nprng.normal(scale=0.05, size=(len(QUESTIONS), centres.shape[1]))
         )
-        exact = None
-        for kind in ("flat", "hnsw"):
+        exact = FaissBackend("flat")  # recall reference: exact search over the same vectors
+        exact.build(Documents([""] * n, vectors))
+        tmp = tempfile.TemporaryDirectory()
+        milvus_uri = str(Path(tmp.name) / "scale.db")
+        for kind in args.kinds:
             gc.collect()
             rss0 = process.memory_info().rss
             started = time.perf_counter()
-            loaded = build(passages, vectors, kind)
+            loaded = build(passages, vectors, kind, milvus_uri)
             build_s = time.perf_counter() - started
             rss = process.memory_info().rss - rss0
             retriever = HybridRetriever(loaded, encoder=None)  # type: ignore[arg-type]
@@ -142,15 +165,15 @@ def main() -> None:
                     retriever.search_many([question], 5, vectors=qvecs[i : i + 1])
                     times.append((time.perf_counter() - t) * 1000)
             times.sort()
-            if kind == "flat":
-                exact = loaded.backends["dense"]
-                recall = "exact"
-            else:
-                recall = f"{recall_at_10(loaded.backends['dense'], exact, qvecs):.3f}"  # type: ignore[arg-type]
+            recall = "exact" if kind == "flat" else f"{recall_at_10(loaded.backends[DENSE], exact, qvecs):.3f}"  # type: ignore[arg-type]
             print(
                 f"{n:>9} {kind:>6} {build_s:>8.1f} {rss / 1e6 / (n / 1000):>10.2f} "
                 f"{statistics.median(times):>7.2f} {times[int(0.95 * len(times))]:>7.2f} {recall:>10}"
             )
+            del loaded, retriever
+        if "milvus" in args.kinds:
+            close(milvus_uri)
+        tmp.cleanup()
 
 
 if __name__ == "__main__":

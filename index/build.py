@@ -7,15 +7,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import BaseModel
 
 from corpus.loader import load_corpus
+from corpus.models import Article, Passage
 from corpus.parse import post_paths
 from corpus.text import sentence_spans
 from index import store
-from index.backends import BM25Backend, Documents, FaissBackend
+from index.backends import Backend, BM25Backend, Documents, FaissBackend
 from index.backends.dense import IndexKind
 from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
 from index.model import Encoder, vector_group
@@ -33,18 +35,59 @@ from index.version import (
     write_version,
 )
 
+if TYPE_CHECKING:
+    from index.backends.milvus import MilvusConnection
+
 logger = logging.getLogger(__name__)
+
+BackendKind = Literal["faiss", "milvus"]
+BACKEND_KINDS: tuple[BackendKind, ...] = ("faiss", "milvus")
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How a build turns passages into an index (the defaults are the service's)."""
+    """How a build turns passages into an index (the defaults are the service's).
+
+    ``backend`` "faiss" keeps both searches in the version folder (bm25s + FAISS); "milvus" puts them in one
+    Milvus collection per version at ``milvus`` (required then).
+    """
 
     document_format: DocumentFormat = "title+section+text"
     bm25_tokens: TokenForm = "lemma"
     faiss_index: IndexKind = "flat"
     embed_batch_size: int = 32
     keep_versions: int = 3
+    backend: BackendKind = "faiss"
+    milvus: MilvusConnection | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKEND_KINDS:
+            raise ValueError(f"unknown index backend {self.backend!r}: use one of {', '.join(BACKEND_KINDS)}")
+        if self.backend == "milvus" and self.milvus is None:
+            raise ValueError("the milvus backend needs a Milvus URI: set RAGQA_MILVUS_URI (a .db path or http://…)")
+
+
+def backend_names(options: BuildOptions) -> dict[str, str]:
+    """The registered backend each role gets under ``options`` (as a manifest records it)."""
+    if options.backend == "milvus":
+        from index.backends.milvus import MilvusDense, MilvusLexical
+
+        return {LEXICAL: MilvusLexical.name, DENSE: MilvusDense.name}
+    return {LEXICAL: BM25Backend.name, DENSE: FaissBackend.name}
+
+
+def _make_backends(
+    options: BuildOptions, version: str, passages: list[Passage], articles: list[Article]
+) -> dict[str, Backend]:
+    """Empty backends by role for a new version."""
+    if options.backend == "milvus":
+        from index.backends.milvus import MilvusCollection, MilvusDense, MilvusLexical, row_meta
+
+        assert options.milvus is not None  # checked by BuildOptions
+        meta = row_meta(passages, articles)
+        collection = MilvusCollection.new(options.milvus, version, token_form=options.bm25_tokens, meta=meta)
+        return {LEXICAL: MilvusLexical(collection), DENSE: MilvusDense(collection)}
+    return {LEXICAL: BM25Backend(options.bm25_tokens), DENSE: FaissBackend(options.faiss_index)}
 
 
 class BuildSummary(BaseModel):
@@ -98,17 +141,22 @@ def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.n
 
 
 def _unchanged(index_dir: Path, fingerprint: str, encoder: Encoder, options: BuildOptions) -> Manifest | None:
-    """The current version's manifest if it was built from this corpus, model, vector group and document format."""
+    """The current manifest if it was built from this corpus, model, vector group, document format and backends."""
     current = _current_manifest(index_dir)
     if current is None:
         return None
-    manifest = current[1]
+    folder, manifest = current
     same = (
         manifest.corpus_fingerprint == fingerprint
         and manifest.model == encoder.name
         and vector_group(manifest.variant) == vector_group(encoder.variant)
         and manifest.document_format == options.document_format
+        and manifest.backends == backend_names(options)
     )
+    if same and options.milvus is not None and options.backend == "milvus":
+        from index.backends.milvus import collection_exists
+
+        same = collection_exists(folder / DENSE, options.milvus)  # gone with a wiped .db or another prefix
     return manifest if same else None
 
 
@@ -124,6 +172,8 @@ def build_index(
     options = options or BuildOptions()
     started = time.perf_counter()
     with store.build_lock(index_dir):
+        if options.backend == "milvus" and options.milvus is not None:
+            options.milvus.client()  # unreachable, or a Lite file another process owns: say so before embedding
         store.remove_partial(index_dir)
         fingerprint = corpus_fingerprint(corpus_dir)
         manifest = None if force else _unchanged(index_dir, fingerprint, encoder, options)
@@ -165,10 +215,10 @@ def build_index(
         vectors = np.stack([(fresh.get(k) or previous[k])[0] for k in keys]).astype(np.float32)
         sentence_blocks = [np.asarray((fresh.get(k) or previous[k])[1], dtype=np.float16) for k in keys]
 
-        lexical = BM25Backend(options.bm25_tokens)
-        lexical.build(Documents(documents))
-        dense = FaissBackend(options.faiss_index)
-        dense.build(Documents(documents, vectors))
+        version = store.new_version_name()
+        backends = _make_backends(options, version, passages, corpus.articles)
+        for backend in backends.values():  # the Milvus roles share one collection: its second build is a no-op
+            backend.build(Documents(documents, vectors))
         contents = VersionContents(
             passages=passages,
             articles=corpus.articles,
@@ -181,7 +231,7 @@ def build_index(
                 if sentence_blocks
                 else np.zeros((0, encoder.dimension), np.float16),
             ),
-            backends={LEXICAL: lexical, DENSE: dense},
+            backends=backends,
         )
         fields = {
             "model": encoder.name,
@@ -189,8 +239,13 @@ def build_index(
             "document_format": options.document_format,
             "corpus_fingerprint": fingerprint,
         }
-        manifest = write_version(index_dir, contents, fields)
+        manifest = write_version(index_dir, contents, fields, version)
         store.prune(index_dir, options.keep_versions)
+        if options.backend == "milvus" and options.milvus is not None:
+            from index.backends.milvus import publish
+
+            # After CURRENT switched and old folders were pruned: collections follow the versions on disk.
+            publish(options.milvus, version, store.candidate_versions(index_dir))
         summary = BuildSummary(
             version=manifest.version,
             changed=True,

@@ -8,13 +8,15 @@ A version folder holds ``manifest.json`` (written by ``store``) and::
     embeddings.npy    (rows, dimension) float32 unit passage vectors
     sentences.npz     offsets (rows + 1), spans (sentences, 2) into the passage text, vectors float16
     bm25/, dense/     one sub-folder per role (lexical "bm25", vector "dense"), written by the backend's own
-                      ``save``; the manifest names the registered backend that fills each role
+                      ``save``; the manifest names the registered backend that fills each role (bm25s/FAISS
+                      files, or for Milvus a ``milvus.json`` naming the version's collection)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,8 +113,16 @@ class LoadedIndex:
         return self._grams[row]
 
 
-def write_version(index_dir: Path, contents: VersionContents, fields: dict[str, Any]) -> Manifest:
-    """Write ``contents`` as a new version (manifest ``fields``: model, variant, document format, ...) and serve it."""
+LoadOptions = Mapping[str, Mapping[str, Any]]  # registered backend name -> keyword arguments for its ``load``
+
+
+def write_version(
+    index_dir: Path, contents: VersionContents, fields: dict[str, Any], name: str | None = None
+) -> Manifest:
+    """Write ``contents`` as a new version (manifest ``fields``: model, variant, document format, ...) and serve it.
+
+    ``name`` is the version's name when the backends needed it before (Milvus names a collection after it).
+    """
 
     def write(folder: Path) -> dict[str, Any]:
         with (folder / PASSAGES).open("w", encoding="utf-8") as handle:
@@ -135,7 +145,7 @@ def write_version(index_dir: Path, contents: VersionContents, fields: dict[str, 
             "backends": {role: backend.name for role, backend in contents.backends.items()},
         }
 
-    return Manifest.model_validate(store.write_version(index_dir, store.new_version_name(), write))
+    return Manifest.model_validate(store.write_version(index_dir, name or store.new_version_name(), write))
 
 
 def verify_version(folder: Path) -> Manifest:
@@ -165,8 +175,13 @@ def _read_sentences(folder: Path, dtype: type) -> SentenceTable:
     return SentenceTable(data["offsets"], data["spans"], data["vectors"].astype(dtype))
 
 
-def load_version(folder: Path, model: str | None = None, variant: str | None = None) -> LoadedIndex:
-    """Verify a version's checksums (and model, and that ``variant``'s vectors mix with its own) and load it."""
+def load_version(
+    folder: Path, model: str | None = None, variant: str | None = None, load_options: LoadOptions | None = None
+) -> LoadedIndex:
+    """Verify a version's checksums (and model, and that ``variant``'s vectors mix with its own) and load it.
+
+    ``load_options`` reach its backends' ``load`` (e.g. the Milvus URI).
+    """
     manifest = verify_version(folder)
     if model is not None and manifest.model != model:
         raise IndexModelMismatchError(
@@ -187,19 +202,25 @@ def load_version(folder: Path, model: str | None = None, variant: str | None = N
         articles=articles,
         vectors=np.load(folder / EMBEDDINGS),
         sentences=_read_sentences(folder, np.float32),
-        backends={role: get_backend(name).load(folder / role) for role, name in manifest.backends.items()},
+        backends={
+            role: get_backend(name).load(folder / role, **(load_options or {}).get(name, {}))
+            for role, name in manifest.backends.items()
+        },
     )
 
 
 def load_latest(
-    index_dir: Path, model: str | None = None, variant: str | None = None
+    index_dir: Path,
+    model: str | None = None,
+    variant: str | None = None,
+    load_options: LoadOptions | None = None,
 ) -> tuple[LoadedIndex, list[str]]:
     """The newest good version (CURRENT first); the list says which versions were refused and why."""
     store.cleanup_if_idle(index_dir)
     problems: list[str] = []
     for name in store.candidate_versions(index_dir):
         try:
-            return load_version(store.versions_dir(index_dir) / name, model, variant), problems
+            return load_version(store.versions_dir(index_dir) / name, model, variant, load_options), problems
         except IndexModelMismatchError:
             raise
         except (store.IndexStoreError, OSError, ValueError) as exc:

@@ -76,21 +76,27 @@ def index(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the corpus is unchanged.")] = False,
 ) -> None:
     """Build or update the index (only new passages are embedded)."""
+    from index.backends.milvus_connect import MilvusError
     from index.build import build_index
     from index.store import IndexStoreError
 
     settings = get_settings()
+    try:
+        options = settings.build_options()
+    except (ValueError, MilvusError) as exc:  # e.g. RAGQA_BACKEND=milvus without a usable RAGQA_MILVUS_URI
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     encoder = _load_encoder(for_build=True)
     try:
         summary = build_index(
             corpus or settings.corpus_dir,
             index_dir or settings.index_dir,
             encoder,
-            settings.build_options(),
+            options,
             show_progress=True,
             force=force,
         )
-    except (IndexStoreError, ValueError, FileNotFoundError) as exc:
+    except (IndexStoreError, ValueError, FileNotFoundError, MilvusError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     state = "built" if summary.changed else "up to date"
@@ -107,6 +113,7 @@ def index(
 
 def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
     from index import store
+    from index.backends.milvus_connect import MilvusError
     from index.params import load_rank_params
     from index.retriever import HybridRetriever
     from index.store import IndexStoreError
@@ -117,10 +124,15 @@ def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
     if not store.candidate_versions(index_dir):  # before the model, which takes seconds to load
         typer.echo(f"error: no index in {index_dir}: run `ragqa index` to build it", err=True)
         raise typer.Exit(2)
+    try:
+        load_options = settings.load_options()
+    except (ValueError, MilvusError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     encoder = _load_encoder()
     try:
-        loaded, _ = load_latest(index_dir, encoder.name, encoder.variant)
-    except IndexStoreError as exc:
+        loaded, _ = load_latest(index_dir, encoder.name, encoder.variant, load_options)
+    except (IndexStoreError, MilvusError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     return HybridRetriever(loaded, encoder, load_rank_params())

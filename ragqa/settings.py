@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.backends.dense import IndexKind
@@ -15,6 +15,7 @@ from index.model.materialise import DEFAULT_MODEL
 from index.tokenize import TokenForm
 
 if TYPE_CHECKING:
+    from index.backends.milvus import MilvusConnection
     from index.build import BuildOptions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1_000_000
     index_poll_seconds: float = Field(2.0, ge=0, description="How often the service checks for a newer index.")
     keep_versions: int = Field(3, ge=1, description="Complete index versions kept on disk (for fallback).")
+    backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="Where the searches run: 'faiss' (bm25s + FAISS in the index folder) or 'milvus'."
+    )
+    milvus_uri: str | None = Field(
+        None, description="Milvus: a .db file path (Milvus Lite, owned by one process) or http(s)://host:19530."
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus token ('user:password' or an API key).")
+    milvus_prefix: str = Field("ragqa", description="Prefix of this deployment's Milvus collections and alias.")
 
     def build_options(self) -> BuildOptions:
         """The index-build knobs as the plain object ``index.build`` takes."""
@@ -81,7 +90,30 @@ class Settings(BaseSettings):
             faiss_index=self.faiss_index,
             embed_batch_size=self.embed_batch_size,
             keep_versions=self.keep_versions,
+            backend=self.backend,
+            milvus=self.milvus_connection(),
         )
+
+    def milvus_connection(self) -> MilvusConnection | None:
+        """The Milvus URI, token and prefix as one plain object (None unless RAGQA_BACKEND=milvus)."""
+        if self.backend != "milvus":
+            return None
+        from index.backends.milvus import MilvusConnection
+
+        if not self.milvus_uri:
+            raise ValueError(
+                "RAGQA_BACKEND=milvus needs RAGQA_MILVUS_URI: a Milvus Lite file such as /var/lib/ragqa/ragqa.db, "
+                "or a server such as http://127.0.0.1:19530"
+            )
+        token = self.milvus_token.get_secret_value() if self.milvus_token else None
+        return MilvusConnection(self.milvus_uri, token, self.milvus_prefix)
+
+    def load_options(self) -> dict[str, dict[str, Any]]:
+        """What loading a version passes to its backends (the Milvus connection, when there is one)."""
+        from index.backends.milvus import load_options
+
+        connection = self.milvus_connection()
+        return {} if connection is None else load_options(connection)
 
 
 @lru_cache

@@ -30,4 +30,5 @@ def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> 
         build_options=settings.build_options(),
         rank_params=load_rank_params(),
         poll_seconds=settings.index_poll_seconds,
+        load_options=settings.load_options(),
     )

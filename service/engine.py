@@ -10,14 +10,15 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from corpus.posts import PostsFolder
 from index import store
-from index.build import BuildOptions, BuildSummary, build_index
+from index.build import BuildOptions, BuildSummary, backend_names, build_index
 from index.model import Encoder
 from index.params import RankParams
 from index.retriever import HybridRetriever, SearchHit
@@ -63,6 +64,7 @@ class Engine:
         build_options: BuildOptions | None = None,
         rank_params: RankParams | None = None,
         poll_seconds: float = 2.0,
+        load_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if encoder is None and load_model is None:
             raise ValueError("give the engine an encoder or a function that loads one")
@@ -74,6 +76,7 @@ class Engine:
         self.build_options = build_options or BuildOptions()
         self.rank_params = rank_params or RankParams()
         self.poll_seconds = poll_seconds
+        self.load_options = load_options or {}  # per registered backend, e.g. the Milvus connection
         self._retriever: HybridRetriever | None = None
         self.status = "starting: loading the embedding model"
         self.problems: list[str] = []
@@ -123,6 +126,18 @@ class Engine:
     def _load_or_build(self) -> None:
         try:
             self._load()
+            served = self._retriever.index.manifest.backends if self._retriever else None
+            if served != backend_names(self.build_options):
+                # e.g. RAGQA_BACKEND changed: serve the old version until the configured backends hold one.
+                logger.info("index uses backends %s, configured %s: rebuilding", served, self.build_options.backend)
+                try:
+                    self.rebuild()
+                except Exception as exc:
+                    self.problems = [
+                        f"still serving the {served} index: rebuilding for the configured backend failed: {exc}",
+                        *self.problems,
+                    ]
+                    raise
         except store.IndexMissingError:
             logger.info("no index in %s yet: building it from %s", self.index_dir, self.corpus_dir)
             self.status = "starting: building the index (first run)"
@@ -137,7 +152,7 @@ class Engine:
         encoder = self._require_ready(need_index=False)
         with self._load_lock:
             self._seen_current = store.current_version(self.index_dir)
-            loaded, problems = load_latest(self.index_dir, encoder.name, encoder.variant)
+            loaded, problems = load_latest(self.index_dir, encoder.name, encoder.variant, self.load_options)
             problems = [*getattr(encoder, "problems", []), *problems]
             serving = self._retriever
             if serving is None or serving.index.version != loaded.version:

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from corpus.posts import PostExistsError, PostNotFoundError
+from index.backends.milvus_connect import MilvusError
 from index.store import BuildInProgressError, IndexStoreError
 from service.engine import IndexUpdateError, NotReadyError
 from service.security import public_message
@@ -64,6 +65,7 @@ def _methods_for(request: Request) -> list[str]:
 KNOWN_ERRORS: dict[type[Exception], int] = {
     NotReadyError: 503,
     IndexStoreError: 503,
+    MilvusError: 503,  # Milvus unreachable or its Lite file held elsewhere: retry once it is back
     BuildInProgressError: 409,
     IndexUpdateError: 409,
     PostExistsError: 409,

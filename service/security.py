@@ -70,4 +70,6 @@ def public_message(text: str, settings: Settings) -> str:
         "RAGQA_CORPUS_DIR": settings.corpus_dir,
         "RAGQA_MODEL_CACHE_DIR": settings.model_cache_dir.expanduser(),
     }
+    if settings.milvus_uri and "://" not in settings.milvus_uri:  # a Milvus Lite file
+        named["RAGQA_MILVUS_URI"] = Path(settings.milvus_uri).expanduser().resolve()
     return redact_paths(text, named)

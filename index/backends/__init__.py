@@ -3,6 +3,7 @@
 base.py     ``Hits``, ``Documents``, ``Queries`` and the ``Backend`` protocol
 lexical.py  BM25 (bm25s) over fugashi tokens
 dense.py    FAISS inner product over unit vectors (flat, HNSW or IVF)
+milvus.py   both roles in one Milvus collection per version (ragqa[milvus]; milvus_connect.py connects)
 
 A new backend is one class plus one line in ``BACKENDS``; a version stores each in its own sub-folder.
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 from index.backends.base import Backend, Documents, Hits, Queries
 from index.backends.dense import FaissBackend
 from index.backends.lexical import BM25Backend
+from index.backends.milvus import MilvusDense, MilvusLexical  # pymilvus is imported only when connecting
 
 __all__ = ["BACKENDS", "Backend", "BM25Backend", "Documents", "FaissBackend", "Hits", "Queries", "get_backend"]
 
 BACKENDS: dict[str, type] = {
     BM25Backend.name: BM25Backend,
     FaissBackend.name: FaissBackend,
+    MilvusLexical.name: MilvusLexical,
+    MilvusDense.name: MilvusDense,
 }
 
 

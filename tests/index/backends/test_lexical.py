@@ -57,9 +57,10 @@ def test_mask_of_the_wrong_length_is_refused() -> None:
         backend.search(Queries(["液冷"]), 2, allowed_rows=np.ones(5, dtype=bool))
 
 
-def test_registry_names_both_backends() -> None:
-    assert get_backend("bm25") is BM25Backend and set(BACKENDS) == {"bm25", "dense"}
-    with pytest.raises(ValueError, match="known are bm25, dense"):
+def test_registry_names_every_backend() -> None:
+    assert get_backend("bm25") is BM25Backend
+    assert set(BACKENDS) == {"bm25", "dense", "milvus_bm25", "milvus_dense"}
+    with pytest.raises(ValueError, match="known are bm25, dense, milvus_bm25, milvus_dense"):
         get_backend("nope")
 
 
