@@ -37,7 +37,8 @@ FEATURES: tuple[str, ...] = (
     "en_bridge_norm",  # the bridged BM25 only for English questions
 )
 
-_LATIN = re.compile(r"[a-z][a-z0-9\-\.]*[a-z0-9]|[a-z]|\d+(?:\.\d+)?")
+# Words of two or more letters (a lone letter is usually a possessive's "s") and numbers.
+_LATIN = re.compile(r"[a-z][a-z0-9\-\.]*[a-z0-9]|\d+(?:\.\d+)?")
 _ENGLISH_STOP = frozenset(
     "a an the of to in on for and or is are was were be been by with as at from that this what which who whom "
     "how why when where does do did doing has have had it its their they them his her he she we you i can could "
@@ -50,6 +51,26 @@ def latin_terms(text: str) -> set[str]:
     """Latin words (not stopwords) and numbers of a text, NFKC-folded and lower-cased."""
     folded = unicodedata.normalize("NFKC", text).lower()
     return {t for t in _LATIN.findall(folded) if t not in _ENGLISH_STOP}
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_SENTENCE_END = re.compile(r"[.?!。？！]\s*")
+
+
+def name_terms(text: str) -> set[str]:
+    """Words that look like names: Latin words in a Japanese question; capitalised, not sentence-first, in English.
+
+    Lower-cased, so they can be looked up in the corpus's Latin terms (``latin_terms``).
+    """
+    folded = unicodedata.normalize("NFKC", text)
+    if japanese_share(folded) > 0:  # any kana or kanji: a Japanese question, whose Latin words are all names
+        names = [w for w in _NAME.findall(folded) if len(w) > 1]
+    else:
+        names = []
+        for sentence in _SENTENCE_END.split(folded):
+            words = _NAME.findall(sentence)
+            names += [w for w in words[1:] if len(w) > 1 and any(c.isupper() for c in w)]
+    return {w.lower() for w in names} - _ENGLISH_STOP
 
 
 def char_bigrams(text: str) -> list[str]:
@@ -149,11 +170,23 @@ class PassageTerms:
 
     lemmas: list[frozenset[str]]
     latin: list[frozenset[str]]
+    vocabulary: frozenset[str]  # every Latin term of the corpus (and of the titles), for unknown names
+
+    def unknown_names(self, question: str) -> int:
+        """How many name-like words of the question the corpus never mentions (a near-domain question's tell)."""
+        known = self.vocabulary
+        return sum(1 for name in name_terms(question) if name not in known and name.removesuffix("s") not in known)
 
 
-def passage_terms(texts: list[str], tokenize: Callable[[str], list[str]]) -> PassageTerms:
-    """Lemma and Latin-term sets of every passage text."""
-    return PassageTerms([frozenset(tokenize(t)) for t in texts], [frozenset(latin_terms(t)) for t in texts])
+def passage_terms(
+    texts: list[str], tokenize: Callable[[str], list[str]], titles: list[str] | None = None
+) -> PassageTerms:
+    """Lemma and Latin-term sets of every passage text (titles only widen the corpus vocabulary)."""
+    latin = [frozenset(latin_terms(t)) for t in texts]
+    terms = frozenset().union(*latin, *(latin_terms(t) for t in titles or []))
+    # "gpt-4" in the text also vouches for "gpt" in a question.
+    vocabulary = terms | {part for term in terms for part in re.split(r"[\-.]", term) if part}
+    return PassageTerms([frozenset(tokenize(t)) for t in texts], latin, vocabulary)
 
 
 @dataclass
@@ -167,6 +200,7 @@ class QuestionSignals:
     char_bm25: np.ndarray  # character-bigram BM25 of every passage
     lemmas: frozenset[str]
     latin: frozenset[str]
+    unknown_names: int = 0  # name-like words of the question that the corpus never mentions
 
 
 def pool_features(
@@ -206,13 +240,23 @@ def pool_features(
 
 
 # The absolute similarity of the best candidate: what the abstention and confidence models read.
-ABSTENTION_FEATURES: tuple[str, ...] = ("max_cos", "max_sent1", "max_bm25", "max_coverage", "max_latin", "ja_share")
+ABSTENTION_FEATURES: tuple[str, ...] = (
+    "max_cos",
+    "max_sent1",
+    "max_bm25",
+    "max_coverage",
+    "max_latin",
+    "ja_share",
+    "unknown_names",
+)
+MAX_UNKNOWN_NAMES = 2  # one unknown name already says much; more add little
 
 
 def abstention_features(signals: QuestionSignals, features: np.ndarray) -> np.ndarray:
-    """Absolute pool maxima (passage cosine, sentence cosine, raw BM25, coverage, Latin overlap) + language."""
+    """Absolute pool maxima (passage cosine, sentence cosine, raw BM25, coverage, Latin overlap), language, names."""
+    unknown = min(signals.unknown_names, MAX_UNKNOWN_NAMES)
     if not len(features):
-        return np.asarray([0.0, 0.0, 0.0, 0.0, 0.0, japanese_share(signals.text)], dtype=np.float32)
+        return np.asarray([0.0, 0.0, 0.0, 0.0, 0.0, japanese_share(signals.text), unknown], dtype=np.float32)
     index = {name: i for i, name in enumerate(FEATURES)}
     maxima = features.max(axis=0)
     return np.asarray(
@@ -223,6 +267,7 @@ def abstention_features(signals: QuestionSignals, features: np.ndarray) -> np.nd
             maxima[index["coverage"]],
             maxima[index["latin"]],
             japanese_share(signals.text),
+            unknown,
         ],
         dtype=np.float32,
     )

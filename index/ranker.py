@@ -138,7 +138,7 @@ class PoolRanker:
         self.tokenize = japanese_tokenizer("lemma", drop_stopwords=True)
         self.char_bm25 = CharBigramBM25(texts)
         self.bridge = GlossBridge(texts)
-        self.terms = passage_terms(texts, self.tokenize)
+        self.terms = passage_terms(texts, self.tokenize, [a.title for a in index.articles])
 
     def signals(self, question: str, vector: np.ndarray) -> QuestionSignals:
         """Corpus-wide lexical scores and term sets of one question."""
@@ -153,6 +153,7 @@ class PoolRanker:
             char_bm25=self.char_bm25.scores(question),
             lemmas=frozenset(self.tokenize(question)),
             latin=frozenset(latin_terms(question)),
+            unknown_names=self.terms.unknown_names(question),
         )
 
     def sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

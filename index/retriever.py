@@ -93,7 +93,12 @@ class HybridRetriever:
         """Question vectors (one encoder call for the batch)."""
         return self.encoder.encode_queries(questions)
 
-    def search(self, question: str, top_k: int = 5, mode: Mode = "hybrid") -> list[SearchHit]:
+    @property
+    def default_mode(self) -> Mode:
+        """'ranked' when a ranker file is loaded (it beat 'hybrid' on dev by CV), else 'hybrid'."""
+        return "ranked" if self.ranker is not None else "hybrid"
+
+    def search(self, question: str, top_k: int = 5, mode: Mode | None = None) -> list[SearchHit]:
         """Ranked passages for one question."""
         return self.search_many([question], top_k, mode)[0]
 
@@ -101,7 +106,7 @@ class HybridRetriever:
         self,
         questions: list[str],
         top_k: int | list[int] = 5,
-        mode: Mode = "hybrid",
+        mode: Mode | None = None,
         vectors: np.ndarray | None = None,
     ) -> list[list[SearchHit]]:
         """Ranked passages for a batch of questions, ``top_k`` for all or one per question.
@@ -115,10 +120,11 @@ class HybridRetriever:
         self,
         questions: list[str],
         top_k: int | list[int] = 5,
-        mode: Mode = "hybrid",
+        mode: Mode | None = None,
         vectors: np.ndarray | None = None,
     ) -> list[Answered]:
         """Like :meth:`search_many`, and in mode 'ranked' also whether (and how surely) the corpus answers."""
+        mode = mode or self.default_mode
         if mode == "ranked" and self.ranker is None:
             raise ValueError("mode 'ranked' needs a ranker file (index/ranker.json): train one or use 'hybrid'")
         top_ks = [top_k] * len(questions) if isinstance(top_k, int) else list(top_k)
