@@ -48,7 +48,9 @@ def retrieve(retriever: HybridRetriever, questions: list[str], configurations: l
     vectors = retriever.encode(questions)
     rankings: dict[str, list[Ranking]] = {}
     for configuration in configurations:
-        results = retriever.ask_many(questions, depth, configuration, vectors=vectors)  # type: ignore[arg-type]
+        # Only the ranking stage decides whether to answer; the other configurations rank and nothing more.
+        search = retriever.ask_many if configuration == "ranked" else retriever.search_many
+        results = search(questions, depth, configuration, vectors=vectors)  # type: ignore[arg-type,operator]
         rankings[configuration] = [_ranking(result) for result in results]
     index = retriever.index
     parameters = {

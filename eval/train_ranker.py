@@ -183,7 +183,7 @@ def _auc(score: np.ndarray, y: np.ndarray) -> float:
     pos, neg = score[y == 1], score[y == 0]
     if not len(pos) or not len(neg):
         return float("nan")
-    return float(((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()))
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
 
 
 def _reliability(prob: np.ndarray, correct: np.ndarray, bins: int = 5) -> tuple[float, list[dict[str, float]]]:
@@ -195,8 +195,14 @@ def _reliability(prob: np.ndarray, correct: np.ndarray, bins: int = 5) -> tuple[
         if mask.any():
             conf, acc = float(prob[mask].mean()), float(correct[mask].mean())
             ece += mask.mean() * abs(conf - acc)
-            table.append({"bin": f"{lo:.1f}-{hi:.1f}", "confidence": round(conf, 3), "accuracy": round(acc, 3),
-                          "n": int(mask.sum())})
+            table.append(
+                {
+                    "bin": f"{lo:.1f}-{hi:.1f}",
+                    "confidence": round(conf, 3),
+                    "accuracy": round(acc, 3),
+                    "n": int(mask.sum()),
+                }
+            )
     return float(ece), table
 
 
@@ -230,9 +236,15 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
     x_all = np.concatenate([p.x for p in pools])
     ranker = _fit(x_all, np.concatenate([p.labels for p in pools]), best_c, FEATURES)
 
-    baseline = {p.question.id: [h.passage.id for h in hits] for p, hits in
-                zip(pools, retriever.search_many([p.question.question for p in pools], DEPTH, "hybrid",
-                                  vectors=np.stack([p.vector for p in pools])))}
+    baseline = {
+        p.question.id: [h.passage.id for h in hits]
+        for p, hits in zip(
+            pools,
+            retriever.search_many(
+                [p.question.question for p in pools], DEPTH, "hybrid", vectors=np.stack([p.vector for p in pools])
+            ),
+        )
+    }
     ranked = {p.question.id: _ranked_ids(retriever, p, s) for p, s in zip(pools, oof)}
     table = _metric_table(pools, baseline, ranked, retriever.index.passages)
 

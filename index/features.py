@@ -248,6 +248,11 @@ ABSTENTION_FEATURES: tuple[str, ...] = (
     "max_latin",
     "ja_share",
     "unknown_names",
+    # The lexical signals mean something only in the question's own script: a Japanese question that shares
+    # no word with any passage is off-topic, an English one always shares few.
+    "ja_max_bm25",
+    "ja_max_coverage",
+    "en_max_latin",
 )
 MAX_UNKNOWN_NAMES = 2  # one unknown name already says much; more add little
 
@@ -255,19 +260,14 @@ MAX_UNKNOWN_NAMES = 2  # one unknown name already says much; more add little
 def abstention_features(signals: QuestionSignals, features: np.ndarray) -> np.ndarray:
     """Absolute pool maxima (passage cosine, sentence cosine, raw BM25, coverage, Latin overlap), language, names."""
     unknown = min(signals.unknown_names, MAX_UNKNOWN_NAMES)
-    if not len(features):
-        return np.asarray([0.0, 0.0, 0.0, 0.0, 0.0, japanese_share(signals.text), unknown], dtype=np.float32)
-    index = {name: i for i, name in enumerate(FEATURES)}
-    maxima = features.max(axis=0)
-    return np.asarray(
-        [
-            maxima[index["cos"]],
-            maxima[index["sent1"]],
-            maxima[index["bm25"]],
-            maxima[index["coverage"]],
-            maxima[index["latin"]],
-            japanese_share(signals.text),
-            unknown,
-        ],
-        dtype=np.float32,
-    )
+    share = japanese_share(signals.text)
+    if len(features):
+        index = {name: i for i, name in enumerate(FEATURES)}
+        maxima = features.max(axis=0)
+        cos, sent, bm25, coverage, latin = (
+            maxima[index[name]] for name in ("cos", "sent1", "bm25", "coverage", "latin")
+        )
+    else:
+        cos = sent = bm25 = coverage = latin = 0.0
+    values = [cos, sent, bm25, coverage, latin, share, unknown, share * bm25, share * coverage, (1 - share) * latin]
+    return np.asarray(values, dtype=np.float32)

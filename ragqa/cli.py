@@ -106,8 +106,8 @@ def index(
 
 def _open_retriever(index_dir: Path | None, with_ranker: bool = True):  # type: ignore[no-untyped-def]
     from index import store
-    from index.ranker import open_ranker
     from index.params import load_rank_params
+    from index.ranker import open_ranker
     from index.retriever import HybridRetriever
     from index.store import IndexStoreError
     from index.version import load_latest

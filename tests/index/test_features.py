@@ -112,3 +112,7 @@ def test_abstention_features_are_absolute_pool_maxima() -> None:
     assert absolute["max_bm25"] == pytest.approx(5.0)
     assert absolute["max_coverage"] == pytest.approx(0.5)  # 液冷 of {液冷, ai}
     assert absolute["unknown_names"] == 2  # capped
+    share = 0.5  # "液冷 AI"
+    assert absolute["ja_max_bm25"] == pytest.approx(share * 5.0)
+    assert absolute["ja_max_coverage"] == pytest.approx(share * 0.5)
+    assert absolute["en_max_latin"] == pytest.approx((1 - share) * 0.0)
