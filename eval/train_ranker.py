@@ -23,7 +23,7 @@ import numpy as np
 from eval.metrics import bootstrap_ci, build_qrels, build_run, paired_p_value, per_question_scores
 from eval.questions import Question
 from index.features import ABSTENTION_FEATURES, FEATURES, abstention_features
-from index.ranker import RANKER_FORMAT, RANKER_PATH, LinearModel, PoolRanker, RankerModels
+from index.ranker import CONFIDENCE_FEATURES, RANKER_FORMAT, RANKER_PATH, LinearModel, PoolRanker
 from index.version import DENSE, LEXICAL
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ DEPTH = 10
 # The answer threshold keeps this share of answerable dev questions (out of fold) above it: a margin below
 # the 5 % target, because a threshold chosen on some questions abstains more often on others.
 FALSE_ABSTENTION_BUDGET = 0.02
-CONFIDENCE_FEATURES = (*ABSTENTION_FEATURES, "top_logit", "logit_gap")
 
 
 @dataclass
@@ -54,19 +53,11 @@ class Pool:
     vector: np.ndarray  # the question's embedding
 
 
-def _placeholder_models() -> RankerModels:
-    zero = LinearModel(FEATURES, np.zeros(len(FEATURES)), np.ones(len(FEATURES)), np.zeros(len(FEATURES)), 0.0)
-    n = len(ABSTENTION_FEATURES)
-    small = LinearModel(ABSTENTION_FEATURES, np.zeros(n), np.ones(n), np.zeros(n), 0.0)
-    conf = LinearModel(CONFIDENCE_FEATURES, np.zeros(n + 2), np.ones(n + 2), np.zeros(n + 2), 0.0)
-    return RankerModels(zero, small, 0.5, conf, "", {})
-
-
 def collect_pools(retriever: HybridRetriever, questions: list[Question]) -> tuple[list[Pool], PoolRanker]:
     """Features and labels of every question's pool (dense top-N ∪ BM25 top-N, N as served for top 10)."""
     from index.backends import Queries
 
-    features = PoolRanker(retriever.index, _placeholder_models())
+    features = PoolRanker(retriever.index, None)
     texts = [q.question for q in questions]
     vectors = retriever.encode(texts)
     pool_size = retriever.params.pool(DEPTH)

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 RANKER_PATH = Path(__file__).resolve().parent / "ranker.json"
 RANKER_FORMAT = 1
+# The confidence model reads the absolute features plus the ranker's top logit and its lead over the second.
+CONFIDENCE_FEATURES: tuple[str, ...] = (*ABSTENTION_FEATURES, "top_logit", "logit_gap")
 
 
 class RankerFileError(ValueError):
@@ -99,12 +101,11 @@ def load_ranker(path: Path | None = None) -> RankerModels:
                 f"ranker file {path} has format {data.get('format')!r}, this code reads {RANKER_FORMAT}: "
                 "retrain with `python -m eval.train_ranker`"
             )
-        confidence_features = (*ABSTENTION_FEATURES, "top_logit", "logit_gap")
         return RankerModels(
             ranker=LinearModel.from_dict(data["ranker"], FEATURES, "ranker"),
             answerable=LinearModel.from_dict(data["answerable"], ABSTENTION_FEATURES, "answerability model"),
             answer_threshold=float(data["answerable"]["threshold"]),
-            confidence=LinearModel.from_dict(data["confidence"], confidence_features, "confidence model"),
+            confidence=LinearModel.from_dict(data["confidence"], CONFIDENCE_FEATURES, "confidence model"),
             encoder=str(data.get("encoder", "")),
             info={k: data[k] for k in ("command", "data_sha256", "cv", "trained_at") if k in data},
         )
@@ -130,7 +131,8 @@ class RankedPool:
 class PoolRanker:
     """Computes features over a question's candidate pool and applies the ranker file's models."""
 
-    def __init__(self, index: LoadedIndex, models: RankerModels) -> None:
+    def __init__(self, index: LoadedIndex, models: RankerModels | None) -> None:
+        """``models`` may be None to compute features only (training)."""
         self.index = index
         self.models = models
         texts = [p.text for p in index.passages]
@@ -175,6 +177,8 @@ class PoolRanker:
     def decide(self, signals: QuestionSignals, rows: np.ndarray, x: np.ndarray) -> RankedPool:
         """Apply the three models to an already computed feature matrix."""
         m = self.models
+        if m is None:
+            raise RuntimeError("this PoolRanker computes features only: give it the models of a ranker file")
         logits = m.ranker.logit(x) if len(rows) else np.zeros(0, dtype=np.float32)
         order = np.argsort(-logits, kind="stable")
         ranked = [(int(rows[i]), float(logits[i])) for i in order]
