@@ -89,6 +89,16 @@ def test_off_topic_question_gets_no_answer_but_still_passages(retriever: HybridR
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: an off-topic English question without names looks like an English question on topic "
+    "(the dev split has one such unanswerable question to learn from); fix with more of them, then drop this mark",
+)
+def test_off_topic_english_question_without_names_gets_no_answer(retriever: HybridRetriever) -> None:
+    assert not retriever.ask_many(["How do I bake sourdough bread at home?"], 5)[0].answerable
+
+
+@pytest.mark.slow
 def test_meta_tpu_question_is_answered_with_metas_reasons(retriever: HybridRetriever) -> None:
     answered = retriever.ask_many(["Why would Meta adopt Google's TPUs?"], 5)[0]
     assert retriever.default_mode == "ranked"

@@ -62,7 +62,7 @@ def test_ask_text_output_answers_then_cites_title_and_paragraph(env: Path) -> No
 
 
 def test_ask_off_topic_says_there_is_no_answer_and_lists_passages(env: Path) -> None:
-    result = runner.invoke(app, ["ask", "How do I bake sourdough bread at home?", "--top-k", "2"])
+    result = runner.invoke(app, ["ask", "美味しいカレーの作り方を教えて", "--top-k", "2"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("No answer in these articles")
     assert sum(line.startswith(("[1] ", "[2] ")) for line in result.stdout.splitlines()) == 2

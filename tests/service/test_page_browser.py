@@ -154,7 +154,7 @@ def test_question_answered_with_citations(server: str, page, tmp_path: Path) -> 
 def test_off_topic_question_says_no_answer_and_lists_the_closest_passages(server: str, page) -> None:
     from playwright.sync_api import expect
 
-    question = "How do I bake sourdough bread at home?"
+    question = "美味しいカレーの作り方を教えて"
     page.goto(f"{server}/")
     page.keyboard.type(question)
     page.keyboard.press("Enter")
