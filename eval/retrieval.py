@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIGURATIONS", "DEFAULT_CONFIGURATION", "Ranking", "Retrieved", "retrieve"]
 
-CONFIGURATIONS: tuple[str, ...] = ("bm25", "dense", "rrf", "hybrid")
+CONFIGURATIONS: tuple[str, ...] = ("bm25", "dense", "rrf", "hybrid", "ranked")
 DEFAULT_CONFIGURATION = "hybrid"
 
 
@@ -48,7 +48,9 @@ def retrieve(retriever: HybridRetriever, questions: list[str], configurations: l
     vectors = retriever.encode(questions)
     rankings: dict[str, list[Ranking]] = {}
     for configuration in configurations:
-        results = retriever.search_many(questions, depth, configuration, vectors=vectors)  # type: ignore[arg-type]
+        # Only the ranking stage decides whether to answer; the other configurations rank and nothing more.
+        search = retriever.ask_many if configuration == "ranked" else retriever.search_many
+        results = search(questions, depth, configuration, vectors=vectors)  # type: ignore[arg-type,operator]
         rankings[configuration] = [_ranking(result) for result in results]
     index = retriever.index
     parameters = {
@@ -65,6 +67,8 @@ def _ranking(result: Any) -> Ranking:
     ranking = Ranking([hit.passage.id for hit in hits])
     if hasattr(result, "answer"):
         ranking.abstained = result.answer is None
+    elif getattr(result, "confidence", None) is not None:  # a ranked result: it says whether it answers
+        ranking.abstained = not result.answerable
     if getattr(result, "confidence", None) is not None:
         ranking.confidence = float(result.confidence)
     return ranking

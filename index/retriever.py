@@ -14,12 +14,13 @@ from index.backends import Hits, Queries
 from index.fusion import reciprocal_rank_fusion, weighted_fusion
 from index.model import Encoder
 from index.params import RankParams
+from index.ranker import PoolRanker
 from index.version import DENSE, LEXICAL, LoadedIndex
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["hybrid", "dense", "bm25", "rrf"]
-MODES: tuple[Mode, ...] = ("bm25", "dense", "rrf", "hybrid")
+Mode = Literal["hybrid", "dense", "bm25", "rrf", "ranked"]
+MODES: tuple[Mode, ...] = ("bm25", "dense", "rrf", "hybrid", "ranked")
 
 
 @dataclass
@@ -32,6 +33,15 @@ class SearchHit:
     passage: Passage
     highlight: str
     highlight_score: float
+
+
+@dataclass
+class Answered:
+    """One question's ranked passages and whether the corpus answers it (always True outside mode 'ranked')."""
+
+    hits: list[SearchHit]
+    answerable: bool = True
+    confidence: float | None = None  # P(the first passage answers the question); None without a ranker file
 
 
 class _BestSentences:
@@ -67,16 +77,28 @@ class _BestSentences:
 class HybridRetriever:
     """BM25 + FAISS over one loaded index version, fused per question."""
 
-    def __init__(self, index: LoadedIndex, encoder: Encoder, params: RankParams | None = None) -> None:
+    def __init__(
+        self,
+        index: LoadedIndex,
+        encoder: Encoder,
+        params: RankParams | None = None,
+        ranker: PoolRanker | None = None,
+    ) -> None:
         self.index = index
         self.encoder = encoder
         self.params = params or RankParams()
+        self.ranker = ranker
 
     def encode(self, questions: list[str]) -> np.ndarray:
         """Question vectors (one encoder call for the batch)."""
         return self.encoder.encode_queries(questions)
 
-    def search(self, question: str, top_k: int = 5, mode: Mode = "hybrid") -> list[SearchHit]:
+    @property
+    def default_mode(self) -> Mode:
+        """'ranked' when a ranker file is loaded (it beat 'hybrid' on dev by CV), else 'hybrid'."""
+        return "ranked" if self.ranker is not None else "hybrid"
+
+    def search(self, question: str, top_k: int = 5, mode: Mode | None = None) -> list[SearchHit]:
         """Ranked passages for one question."""
         return self.search_many([question], top_k, mode)[0]
 
@@ -84,7 +106,7 @@ class HybridRetriever:
         self,
         questions: list[str],
         top_k: int | list[int] = 5,
-        mode: Mode = "hybrid",
+        mode: Mode | None = None,
         vectors: np.ndarray | None = None,
     ) -> list[list[SearchHit]]:
         """Ranked passages for a batch of questions, ``top_k`` for all or one per question.
@@ -92,12 +114,25 @@ class HybridRetriever:
         Pass ``vectors`` if the questions are already encoded. Questions whose candidate pool (which grows
         with top_k) is the same share one search per backend.
         """
+        return [a.hits for a in self.ask_many(questions, top_k, mode, vectors)]
+
+    def ask_many(
+        self,
+        questions: list[str],
+        top_k: int | list[int] = 5,
+        mode: Mode | None = None,
+        vectors: np.ndarray | None = None,
+    ) -> list[Answered]:
+        """Like :meth:`search_many`, and in mode 'ranked' also whether (and how surely) the corpus answers."""
+        mode = mode or self.default_mode
+        if mode == "ranked" and self.ranker is None:
+            raise ValueError("mode 'ranked' needs a ranker file (index/ranker.json): train one or use 'hybrid'")
         top_ks = [top_k] * len(questions) if isinstance(top_k, int) else list(top_k)
         if len(top_ks) != len(questions):
             raise ValueError(f"{len(top_ks)} top_k values for {len(questions)} questions: give one per question")
         if vectors is None:
             vectors = self.encode(questions)
-        results: list[list[SearchHit]] = [[] for _ in questions]
+        results: list[Answered] = [Answered([]) for _ in questions]
         pools = [self.params.pool(k) for k in top_ks]
         for pool in sorted(set(pools)):
             rows = [i for i, p in enumerate(pools) if p == pool]
@@ -107,9 +142,20 @@ class HybridRetriever:
             lexical_all = self.index.backends[LEXICAL].search(queries, pool) if mode != "dense" else no_hits
             for i, dense, lexical in zip(rows, dense_all, lexical_all):
                 best = _BestSentences(self.index, vectors[i])
+                if mode == "ranked":
+                    results[i] = self._ranked(questions[i], vectors[i], dense, lexical, top_ks[i], best)
+                    continue
                 ranked = self._rank(questions[i], vectors[i], dense, lexical, mode, best)
-                results[i] = self._hits(ranked, top_ks[i], best)
+                results[i] = Answered(self._hits(ranked, top_ks[i], best))
         return results
+
+    def _ranked(
+        self, question: str, vector: np.ndarray, dense: Hits, lexical: Hits, top_k: int, best: _BestSentences
+    ) -> Answered:
+        assert self.ranker is not None
+        rows = np.fromiter(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]), dtype=np.int64)
+        pool = self.ranker.rank(question, vector, rows)
+        return Answered(self._hits(pool.ranked, top_k, best), pool.answer, pool.confidence)
 
     def _rank(
         self, question: str, vector: np.ndarray, dense: Hits, lexical: Hits, mode: Mode, best: _BestSentences

@@ -12,6 +12,7 @@ import typer
 
 from ragqa.settings import PROJECT_ROOT, get_settings
 
+NO_ANSWER = "No answer in these articles; the closest passages:"
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from Japanese blog posts.")
 
 CorpusOpt = Annotated[Path | None, typer.Option("--corpus", help="Posts folder (default: RAGQA_CORPUS_DIR).")]
@@ -111,10 +112,11 @@ def index(
         raise typer.Exit(1)
 
 
-def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
+def _open_retriever(index_dir: Path | None, with_ranker: bool = True):  # type: ignore[no-untyped-def]
     from index import store
     from index.backends.milvus_connect import MilvusError
     from index.params import load_rank_params
+    from index.ranker import open_ranker
     from index.retriever import HybridRetriever
     from index.store import IndexStoreError
     from index.version import load_latest
@@ -135,7 +137,8 @@ def _open_retriever(index_dir: Path | None):  # type: ignore[no-untyped-def]
     except (IndexStoreError, MilvusError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    return HybridRetriever(loaded, encoder, load_rank_params())
+    ranker = open_ranker(loaded) if with_ranker else None
+    return HybridRetriever(loaded, encoder, load_rank_params(), ranker)
 
 
 @app.command()
@@ -146,7 +149,7 @@ def ask(
     index_dir: IndexOpt = None,
 ) -> None:
     """Ask a question: ranked, cited passages."""
-    from index.answer import cite
+    from index.answer import cite, compose_answer
 
     if not question.strip():
         typer.echo(
@@ -154,10 +157,21 @@ def ask(
         )
         raise typer.Exit(2)
     retriever = _open_retriever(index_dir)
-    passages = [cite(h) for h in retriever.search(question, top_k)]
+    answered = retriever.ask_many([question], top_k)[0]
+    passages = [cite(h) for h in answered.hits]
+    answer = compose_answer(answered.hits, retriever.params) if answered.answerable else None
+    confidence = round(answered.confidence if answered.confidence is not None else 0.0, 4)
     if as_json:
-        _echo_json({"question": question, "passages": [p.model_dump() for p in passages]})
+        _echo_json(
+            {
+                "question": question,
+                "answer": answer,
+                "confidence": confidence,
+                "passages": [p.model_dump() for p in passages],
+            }
+        )
         return
+    typer.echo(f"{answer if answer is not None else NO_ANSWER} (confidence {confidence:.2f})\n")
     for p in passages:
         section = f" / {p.section}" if p.section else ""
         typer.echo(f"[{p.rank}] {p.title}{section} ({p.date}, {p.article_id} ¶{p.paragraph}) score {p.score:.3f}")
@@ -265,3 +279,20 @@ def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("train-ranker")
+def train_ranker(
+    index_dir: IndexOpt = None,
+    questions: Annotated[Path | None, typer.Option("--questions", help="Questions JSONL.")] = None,
+) -> None:
+    """Train the ranking stage and the abstention models on the dev split (writes index/ranker.json)."""
+    try:
+        from eval.questions import QUESTIONS_PATH, load_questions
+        from eval.train_ranker import train
+    except ImportError as exc:
+        typer.echo(f"error: training needs the eval extra ({exc}): pip install -e '.[eval]'", err=True)
+        raise typer.Exit(2) from None
+    retriever = _open_retriever(index_dir, with_ranker=False)
+    cv = train(retriever, load_questions(questions or QUESTIONS_PATH))
+    _echo_json(cv)

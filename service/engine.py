@@ -21,6 +21,7 @@ from index import store
 from index.build import BuildOptions, BuildSummary, backend_names, build_index
 from index.model import Encoder
 from index.params import RankParams
+from index.ranker import open_ranker
 from index.retriever import HybridRetriever, SearchHit
 from index.version import load_latest
 from service.batcher import SearchBatcher
@@ -50,6 +51,8 @@ class QueryResult:
 
     hits: list[SearchHit]
     version: str
+    answerable: bool = True  # False: the ranking stage judged that no passage answers the question
+    confidence: float | None = None  # P(the first passage answers it), from the ranking stage
 
 
 class Engine:
@@ -156,7 +159,7 @@ class Engine:
             problems = [*getattr(encoder, "problems", []), *problems]
             serving = self._retriever
             if serving is None or serving.index.version != loaded.version:
-                self._retriever = HybridRetriever(loaded, encoder, self.rank_params)
+                self._retriever = HybridRetriever(loaded, encoder, self.rank_params, open_ranker(loaded))
             self.problems = problems
             self.status = "ready"
         if problems:
@@ -218,8 +221,8 @@ class Engine:
     def _search_batch(self, questions: list[str], top_ks: list[int]) -> list[QueryResult]:
         """One encoder call and one search per backend for the batch (the retriever groups by candidate pool)."""
         retriever = self.retriever
-        ranked = retriever.search_many(questions, top_ks)
-        return [QueryResult(hits, retriever.index.version) for hits in ranked]
+        answered = retriever.ask_many(questions, top_ks)
+        return [QueryResult(a.hits, retriever.index.version, a.answerable, a.confidence) for a in answered]
 
     # ------------------------------------------------------------------ index updates
 

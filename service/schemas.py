@@ -40,7 +40,13 @@ class QueryResponse(BaseModel):
     """Ranked, cited passages and an extractive answer whose [n] markers cite passage ranks."""
 
     question: str
-    answer: str = Field(description="1–3 answering sentences, each followed by [rank] of its passage.")
+    answer: str | None = Field(
+        description="1–3 answering sentences, each followed by [rank] of its passage; null when the articles do not "
+        "answer the question (the closest passages are still listed)."
+    )
+    confidence: float = Field(
+        ge=0.0, le=1.0, description="Calibrated probability (0–1) that the first passage answers the question."
+    )
     passages: list[CitedPassage]
     took_ms: float
     index_version: str

@@ -25,7 +25,8 @@ async def answer(engine: Engine, request: QueryRequest) -> Response:
     result = await asyncio.wrap_future(engine.submit(request.question, request.top_k))
     body = QueryResponse(
         question=request.question,
-        answer=compose_answer(result.hits, engine.rank_params),
+        answer=compose_answer(result.hits, engine.rank_params) if result.answerable else None,
+        confidence=round(result.confidence if result.confidence is not None else 0.0, 4),
         passages=[cite(h) for h in result.hits],
         took_ms=round((time.perf_counter() - started) * 1000, 2),
         index_version=result.version,

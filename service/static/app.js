@@ -190,6 +190,11 @@
     const byRank = new Map(passages.map((p) => [p.rank, p]));
     if (passages.length && data.answer) {
       answerEl.replaceChildren(...renderAnswer(data.answer, byRank));
+    } else if (passages.length && data.answer === null) {
+      // The ranking stage judged that no passage answers: say so, and still list the closest passages.
+      answerEl.replaceChildren(
+        document.createTextNode("No answer in these articles（この記事群には答えがありません）。近い箇所を下に示します。"),
+      );
     } else {
       answerEl.replaceChildren(
         document.createTextNode("答えになりそうな箇所が見つかりませんでした。言い方を変えてお試しください。"),

@@ -13,6 +13,7 @@ from corpus.models import Passage, Source
 from eval.questions import Gold, Question
 from eval.report import format_tables, write_report
 from eval.run import evaluate, tolerance, write_expected
+from index.params import RankParams
 
 PASSAGES = [
     Passage(
@@ -66,11 +67,14 @@ class ScriptedRetriever:
     lexical_weight: float = 0.05
     sentence_weight: float = 0.4
     latin_lexical_share: float = 0.0
+    params: RankParams = field(default_factory=RankParams)
     index: SimpleNamespace = field(
         default_factory=lambda: SimpleNamespace(
             passages=PASSAGES,
             version="v1",
-            manifest=SimpleNamespace(model="fake-model", document_format="text", build={"bm25_tokens": "lemma"}),
+            manifest=SimpleNamespace(
+                model="fake-model", variant="fake", document_format="text", build={"bm25_tokens": "lemma"}
+            ),
         )
     )
 

@@ -6,6 +6,7 @@ import pytest
 
 from corpus.text import char_ngrams, containment
 from index.answer import cite, compose_answer
+from index.ranker import open_ranker
 from index.retriever import MODES, HybridRetriever
 from index.version import load_latest
 from tests.conftest import PASSAGE_FIELDS
@@ -18,7 +19,9 @@ def retriever(built_index, encoder) -> HybridRetriever:
     settings, _, index_dir, _ = built_index
     loaded, problems = load_latest(index_dir, encoder.name)
     assert problems == []
-    return HybridRetriever(loaded, encoder)
+    ranker = open_ranker(loaded)
+    assert ranker is not None, "index/ranker.json did not load"
+    return HybridRetriever(loaded, encoder, ranker=ranker)
 
 
 @pytest.mark.parametrize("question", ["Why would Meta adopt Google's TPUs?", "メタがTPUを導入する理由は？"])

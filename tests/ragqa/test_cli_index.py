@@ -49,13 +49,23 @@ def test_ask_json_answers_from_the_meta_post(env: Path) -> None:
     first = body["passages"][0]
     assert first["article_id"] == "002_214864c1432d6946" and first["rank"] == 1
     assert first["highlight"] in first["text"]
+    assert first["highlight"] in body["answer"] and 0.0 < body["confidence"] <= 1.0
 
 
-def test_ask_text_output_cites_title_and_paragraph(env: Path) -> None:
+def test_ask_text_output_answers_then_cites_title_and_paragraph(env: Path) -> None:
     result = runner.invoke(app, ["ask", "Why would Meta adopt Google's TPUs?"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("[1] メタがGoogle TPUを採用")
-    assert "¶" in result.stdout.splitlines()[0]
+    lines = result.stdout.splitlines()
+    assert "[1]" in lines[0] and "(confidence " in lines[0]
+    first = next(line for line in lines if line.startswith("[1] "))
+    assert first.startswith("[1] メタがGoogle TPUを採用") and "¶" in first
+
+
+def test_ask_off_topic_says_there_is_no_answer_and_lists_passages(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "美味しいカレーの作り方を教えて", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("No answer in these articles")
+    assert sum(line.startswith(("[1] ", "[2] ")) for line in result.stdout.splitlines()) == 2
 
 
 def test_ask_without_an_index_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -151,6 +151,19 @@ def test_question_answered_with_citations(server: str, page, tmp_path: Path) -> 
     expect(page.locator(href)).to_be_focused()
 
 
+def test_off_topic_question_says_no_answer_and_lists_the_closest_passages(server: str, page) -> None:
+    from playwright.sync_api import expect
+
+    question = "美味しいカレーの作り方を教えて"
+    page.goto(f"{server}/")
+    page.keyboard.type(question)
+    page.keyboard.press("Enter")
+    _expect_results(page, question)
+    expect(page.locator("#answer")).to_contain_text("No answer in these articles")
+    expect(page.locator("#answer a.cite")).to_have_count(0)
+    expect(page.locator("#passages > li")).to_have_count(5)
+
+
 @pytest.mark.parametrize("typed", ["", "   "])
 def test_empty_question_shows_friendly_error(server: str, page, typed: str) -> None:
     from playwright.sync_api import expect

@@ -10,7 +10,8 @@ def test_post_query_returns_cited_passages_and_an_answer(shared_service: Service
     response = shared_service.client.post("/query", json={"question": "Why would Meta adopt Google's TPUs?"})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "answer", "passages", "took_ms", "index_version"}
+    assert set(body) == {"question", "answer", "confidence", "passages", "took_ms", "index_version"}
+    assert 0.0 < body["confidence"] <= 1.0
     assert len(body["passages"]) == 5
     first = body["passages"][0]
     assert list(first) == PASSAGE_FIELDS
@@ -19,6 +20,13 @@ def test_post_query_returns_cited_passages_and_an_answer(shared_service: Service
     assert "[1]" in body["answer"] and first["highlight"] in body["answer"]
     assert body["index_version"] == shared_service.engine.retriever.index.version
     assert body["took_ms"] > 0
+
+
+def test_off_topic_question_gets_a_null_answer_and_still_the_closest_passages(shared_service: Service) -> None:
+    body = shared_service.client.post("/query", json={"question": "美味しいカレーの作り方を教えて"}).json()
+    assert body["answer"] is None
+    assert len(body["passages"]) == 5
+    assert 0.0 <= body["confidence"] < 0.5
 
 
 def test_get_query_returns_the_same_as_post(shared_service: Service) -> None:

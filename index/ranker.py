@@ -1,0 +1,199 @@
+"""The learned ranking stage and the answer-or-abstain models: linear models applied with numpy.
+
+The parameters come from ``index/ranker.json``, written by ``python -m eval.train_ranker`` (training
+needs scikit-learn and the reference questions, so it lives in eval/); serving is a dot product.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.backends import Hits
+from index.features import (
+    ABSTENTION_FEATURES,
+    FEATURES,
+    CharBigramBM25,
+    GlossBridge,
+    QuestionSignals,
+    abstention_features,
+    best_two_sentences,
+    latin_terms,
+    passage_terms,
+    pool_features,
+)
+from index.tokenize import japanese_tokenizer
+from index.version import LEXICAL, LoadedIndex
+
+logger = logging.getLogger(__name__)
+
+RANKER_PATH = Path(__file__).resolve().parent / "ranker.json"
+RANKER_FORMAT = 1
+# The confidence model reads the absolute features plus the ranker's top logit and its lead over the second.
+CONFIDENCE_FEATURES: tuple[str, ...] = (*ABSTENTION_FEATURES, "top_logit", "logit_gap")
+
+
+class RankerFileError(ValueError):
+    """index/ranker.json is missing, unreadable or does not fit the features this code computes."""
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A standardised linear model: sigmoid(((x - mean) / scale) · coef + intercept)."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        """The linear score of each row of ``x`` (columns in ``features`` order)."""
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """The model's probability for each row of ``x``."""
+        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], expected: tuple[str, ...], what: str) -> LinearModel:
+        """Read one model's block of the ranker file, checking its features are the ones computed here."""
+        features = tuple(data["features"])
+        if features != expected:
+            raise RankerFileError(
+                f"the {what} in the ranker file uses features {list(features)}, this code computes "
+                f"{list(expected)}: retrain with `python -m eval.train_ranker`"
+            )
+        arrays = [np.asarray(data[k], dtype=np.float32) for k in ("mean", "scale", "coef")]
+        if any(a.shape != (len(features),) for a in arrays):
+            raise RankerFileError(f"the {what} in the ranker file has arrays of the wrong length: retrain it")
+        return cls(features, arrays[0], arrays[1], arrays[2], float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class RankerModels:
+    """The pool ranker, the answerability model (+ threshold) and the rank-1 confidence model."""
+
+    ranker: LinearModel
+    answerable: LinearModel
+    answer_threshold: float  # answer only when P(answerable) is at least this
+    confidence: LinearModel
+    encoder: str  # the encoder variant the models were trained with
+    info: dict[str, Any]
+
+
+def load_ranker(path: Path | None = None) -> RankerModels:
+    """The models in ``path`` (default: the checked-in ``index/ranker.json``); RankerFileError if unusable."""
+    path = path or RANKER_PATH
+    if not path.is_file():
+        raise RankerFileError(
+            f"no ranker file at {path}: train one with `python -m eval.train_ranker`, or search with mode 'hybrid'"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != RANKER_FORMAT:
+            raise RankerFileError(
+                f"ranker file {path} has format {data.get('format')!r}, this code reads {RANKER_FORMAT}: "
+                "retrain with `python -m eval.train_ranker`"
+            )
+        return RankerModels(
+            ranker=LinearModel.from_dict(data["ranker"], FEATURES, "ranker"),
+            answerable=LinearModel.from_dict(data["answerable"], ABSTENTION_FEATURES, "answerability model"),
+            answer_threshold=float(data["answerable"]["threshold"]),
+            confidence=LinearModel.from_dict(data["confidence"], CONFIDENCE_FEATURES, "confidence model"),
+            encoder=str(data.get("encoder", "")),
+            info={k: data[k] for k in ("command", "data_sha256", "cv", "trained_at") if k in data},
+        )
+    except RankerFileError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RankerFileError(
+            f"ranker file {path} is corrupt ({type(exc).__name__}: {exc}): "
+            "restore it from git or retrain with `python -m eval.train_ranker`"
+        ) from None
+
+
+@dataclass
+class RankedPool:
+    """One question's pool ranked by the learned model, with what the answer decision needs."""
+
+    ranked: Hits  # (row, ranker logit), best first
+    answerable: float  # P(the corpus answers the question), from absolute similarity only
+    confidence: float  # P(the first passage answers it)
+    answer: bool  # answerable >= the model's threshold
+
+
+class PoolRanker:
+    """Computes features over a question's candidate pool and applies the ranker file's models."""
+
+    def __init__(self, index: LoadedIndex, models: RankerModels | None) -> None:
+        """``models`` may be None to compute features only (training)."""
+        self.index = index
+        self.models = models
+        texts = [p.text for p in index.passages]
+        self.lexical = index.backends[LEXICAL]
+        self.tokenize = japanese_tokenizer("lemma", drop_stopwords=True)
+        self.char_bm25 = CharBigramBM25(texts)
+        self.bridge = GlossBridge(texts)
+        self.terms = passage_terms(texts, self.tokenize, [a.title for a in index.articles])
+
+    def signals(self, question: str, vector: np.ndarray) -> QuestionSignals:
+        """Corpus-wide lexical scores and term sets of one question."""
+        bm25 = self.lexical.scores(question)  # type: ignore[attr-defined]
+        glossed = self.bridge.translate(question)
+        bridge = self.lexical.scores(" ".join(glossed)) if glossed else np.zeros_like(bm25)  # type: ignore[attr-defined]
+        return QuestionSignals(
+            text=question,
+            vector=vector,
+            bm25=bm25,
+            bm25_bridge=bridge,
+            char_bm25=self.char_bm25.scores(question),
+            lemmas=frozenset(self.tokenize(question)),
+            latin=frozenset(latin_terms(question)),
+            unknown_names=self.terms.unknown_names(question),
+        )
+
+    def sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best and second-best sentence cosine of each of ``rows``."""
+        best, second = best_two_sentences(self.index.sentences.offsets, self.index.sentences.vectors @ vector)
+        return best[rows], second[rows]
+
+    def features(self, question: str, vector: np.ndarray, rows: np.ndarray) -> tuple[QuestionSignals, np.ndarray]:
+        """The question's signals and the feature matrix of ``rows``."""
+        signals = self.signals(question, vector)
+        x = pool_features(signals, rows, self.index.vectors, self.sentence_scores(vector, rows), self.terms)
+        return signals, x
+
+    def rank(self, question: str, vector: np.ndarray, rows: np.ndarray) -> RankedPool:
+        """The pool ordered by the ranker, and whether (and how surely) to answer."""
+        signals, x = self.features(question, vector, rows)
+        return self.decide(signals, rows, x)
+
+    def decide(self, signals: QuestionSignals, rows: np.ndarray, x: np.ndarray) -> RankedPool:
+        """Apply the three models to an already computed feature matrix."""
+        m = self.models
+        if m is None:
+            raise RuntimeError("this PoolRanker computes features only: give it the models of a ranker file")
+        logits = m.ranker.logit(x) if len(rows) else np.zeros(0, dtype=np.float32)
+        order = np.argsort(-logits, kind="stable")
+        ranked = [(int(rows[i]), float(logits[i])) for i in order]
+        absolute = abstention_features(signals, x)
+        answerable = float(m.answerable.probability(absolute[None, :])[0])
+        top = float(logits[order[0]]) if len(order) else 0.0
+        gap = top - float(logits[order[1]]) if len(order) > 1 else 0.0
+        confidence = float(m.confidence.probability(np.append(absolute, [top, gap])[None, :].astype(np.float32))[0])
+        return RankedPool(ranked, answerable, confidence, answerable >= m.answer_threshold)
+
+
+def open_ranker(index: LoadedIndex, path: Path | None = None) -> PoolRanker | None:
+    """The ranking stage for ``index``, or None (logged: search falls back to 'hybrid') if the file is unusable."""
+    try:
+        return PoolRanker(index, load_ranker(path))
+    except RankerFileError as exc:
+        logger.error("ranking stage off, answers use the hybrid ranking without abstention: %s", exc)
+        return None

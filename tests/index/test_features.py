@@ -1,0 +1,118 @@
+"""Pool features on hand-made inputs: every value below is worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.features import (
+    ABSTENTION_FEATURES,
+    FEATURES,
+    CharBigramBM25,
+    GlossBridge,
+    QuestionSignals,
+    abstention_features,
+    best_two_sentences,
+    char_bigrams,
+    latin_terms,
+    name_terms,
+    passage_terms,
+    pool_features,
+)
+
+
+def test_best_two_sentences_per_passage() -> None:
+    # Passage 0: sentences .1 .5 .3; passage 1: none; passage 2: one (.7); passage 3: .2 .9.
+    best, second = best_two_sentences(np.array([0, 3, 3, 4, 6]), np.array([0.1, 0.5, 0.3, 0.7, 0.2, 0.9]))
+    assert best.tolist() == pytest.approx([0.5, 0.0, 0.7, 0.9])
+    assert second.tolist() == pytest.approx([0.3, 0.0, 0.7, 0.2])
+
+
+def test_best_two_sentences_with_a_tie_keeps_the_tied_value_as_second() -> None:
+    best, second = best_two_sentences(np.array([0, 2]), np.array([0.4, 0.4]))
+    assert (best[0], second[0]) == pytest.approx((0.4, 0.4))
+
+
+def test_latin_terms_fold_width_and_case_and_drop_stopwords() -> None:
+    assert latin_terms("What is ＮＶＩＤＩＡ's MI300X share in 2025?") == {"nvidia", "mi300x", "share", "2025"}
+
+
+def test_name_terms_take_capitalised_words_in_english_and_latin_words_in_japanese() -> None:
+    assert name_terms("Why would Meta adopt Google's TPUs? How fast is Groq.") == {"meta", "google", "tpus", "groq"}
+    assert name_terms("MicrosoftのMaia 100の性能は？") == {"microsoft", "maia"}
+
+
+def test_char_bigrams_ignore_whitespace_and_width() -> None:
+    assert char_bigrams("液冷 ＡＩ") == ["液冷", "冷a", "ai"]
+
+
+def test_char_bigram_bm25_scores_only_passages_sharing_bigrams() -> None:
+    scorer = CharBigramBM25(["液冷サーバー", "空冷ファン", "液冷"])
+    scores = scorer.scores("液冷")
+    assert scores[1] == 0.0 and scores[0] > 0 and scores[2] > 0
+    assert scores[2] > scores[0]  # the same match in a shorter passage
+    assert scorer.scores("zz").tolist() == [0.0, 0.0, 0.0]
+
+
+def test_gloss_bridge_maps_english_words_to_the_corpus_loanwords() -> None:
+    bridge = GlossBridge(["AIチップの市場シェアが伸びた。"])
+    assert "チップ" in bridge.translate("Who sells AI chips?")  # UniDic: チップ-chip, plural folded
+    assert bridge.translate("Why is the sky blue?") == []
+
+
+def test_unknown_names_count_names_the_corpus_never_mentions() -> None:
+    terms = passage_terms(["NVIDIAとAMDのGPU-4"], lambda text: [], ["Meta and TPU"])
+    assert terms.unknown_names("How does Groq compare with NVIDIA and Meta?") == 1  # groq
+    assert terms.unknown_names("GPUの性能は？") == 0  # "gpu-4" vouches for "gpu"
+
+
+def _signals(**overrides) -> QuestionSignals:
+    values = {
+        "text": "液冷 AI",
+        "vector": np.array([1.0, 0.0], dtype=np.float32),
+        "bm25": np.array([2.0, 0.0, 4.0], dtype=np.float32),
+        "bm25_bridge": np.zeros(3, dtype=np.float32),
+        "char_bm25": np.array([1.0, 3.0, 0.0], dtype=np.float32),
+        "lemmas": frozenset({"液冷", "ai"}),
+        "latin": frozenset({"ai"}),
+    }
+    return QuestionSignals(**{**values, **overrides})
+
+
+def test_pool_features_by_hand() -> None:
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    terms = passage_terms(["液冷 AI", "AI", "空冷"], lambda text: text.lower().split())
+    rows = np.array([2, 0])  # pool order: passage 2 first
+    sentences = (np.array([0.2, 0.9], dtype=np.float32), np.array([0.1, 0.5], dtype=np.float32))
+    x = pool_features(_signals(), rows, vectors, sentences, terms)
+    assert x.shape == (2, len(FEATURES))
+    col = {name: x[:, i].tolist() for i, name in enumerate(FEATURES)}
+    assert col["cos"] == pytest.approx([0.0, 1.0])
+    assert col["sent1"] == pytest.approx([0.2, 0.9]) and col["sent2"] == pytest.approx([0.1, 0.5])
+    assert col["bm25"] == pytest.approx([4.0, 2.0])
+    assert col["char_bm25"] == pytest.approx([0.0, 1.0])
+    assert col["coverage"] == pytest.approx([0.0, 1.0])  # passage 0 has both lemmas, passage 2 neither
+    assert col["latin"] == pytest.approx([0.0, 1.0])
+    assert col["rel_cos"] == pytest.approx([-1.0, 0.0]) and col["rel_bm25"] == pytest.approx([0.0, -2.0])
+    assert col["bm25_norm"] == pytest.approx([1.0, 0.5])
+    share = 2 / 4  # 液冷 (2 kanji) vs "AI" (2 Latin letters)
+    assert col["ja_bm25_norm"] == pytest.approx([share * 1.0, share * 0.5])
+    assert col["en_bridge_norm"] == pytest.approx([0.0, 0.0])  # no bridged words: zeros, not NaN
+
+
+def test_abstention_features_are_absolute_pool_maxima() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    terms = passage_terms(["液冷", "空冷"], lambda text: [text])
+    sentences = (np.array([0.3, 0.6], dtype=np.float32), np.array([0.3, 0.6], dtype=np.float32))
+    signals = _signals(bm25=np.array([1.0, 5.0]), char_bm25=np.zeros(2), unknown_names=3)
+    x = pool_features(signals, np.array([0, 1]), vectors, sentences, terms)
+    absolute = dict(zip(ABSTENTION_FEATURES, abstention_features(signals, x).tolist()))
+    assert absolute["max_cos"] == pytest.approx(1.0)
+    assert absolute["max_sent1"] == pytest.approx(0.6)
+    assert absolute["max_bm25"] == pytest.approx(5.0)
+    assert absolute["max_coverage"] == pytest.approx(0.5)  # 液冷 of {液冷, ai}
+    assert absolute["unknown_names"] == 2  # capped
+    share = 0.5  # "液冷 AI"
+    assert absolute["ja_max_bm25"] == pytest.approx(share * 5.0)
+    assert absolute["ja_max_coverage"] == pytest.approx(share * 0.5)
+    assert absolute["en_max_latin"] == pytest.approx((1 - share) * 0.0)
