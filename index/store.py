@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -129,20 +130,40 @@ def write_version(index_dir: Path, name: str, write: Callable[[Path], dict[str, 
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{_TMP_PREFIX}{name}"
     tmp.mkdir()
-    fields = write(tmp)
-    files = {
-        str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST
-    }
-    manifest = {**fields, "version": name, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
-    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    for path in tmp.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    os.replace(tmp, folder / name)
+    try:
+        fields = write(tmp)
+        files = {
+            str(p.relative_to(tmp)): sha256_file(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
+        }
+        manifest = {**fields, "version": name, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        os.replace(tmp, folder / name)
+    except BaseException as exc:
+        # A full disk must not stay full of a version that will never be served.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (isinstance(exc, OSError) and exc.errno) and _disk_full(folder):
+            # numpy and FAISS report a short write without an errno (OSError, RuntimeError): say what it was.
+            raise OSError(
+                errno.ENOSPC, f"no space left on the disk of {index_dir} while writing an index version"
+            ) from exc
+        raise
     fsync_dir(folder)
     set_current(index_dir, name)
     return manifest
+
+
+def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < margin
 
 
 def set_current(index_dir: Path, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from fastapi import FastAPI, Request
@@ -71,6 +72,21 @@ KNOWN_ERRORS: dict[type[Exception], int] = {
 }
 
 
+def disk_error(exc: OSError) -> tuple[int, str] | None:
+    """(status, message) for a disk that is full or read-only; None for other OS errors."""
+    if exc.errno == errno.ENOSPC:
+        return 507, (
+            "the server's disk is full: nothing was changed (the corpus and the served index are as before); "
+            "free space on the corpus/index disk (or lower RAGQA_KEEP_VERSIONS), then retry"
+        )
+    if exc.errno == errno.EROFS:
+        return 503, (
+            "the server's corpus or index folder is on a read-only file system: nothing was changed; "
+            "queries still work, uploads and reindexing need the folder writable again"
+        )
+    return None
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers."""
 
@@ -102,6 +118,16 @@ def install(app: FastAPI) -> None:
 
     for error in KNOWN_ERRORS:
         app.add_exception_handler(error, _known)
+
+    @app.exception_handler(OSError)
+    async def _disk(request: Request, exc: OSError) -> JSONResponse:
+        answer = disk_error(exc)
+        if answer is None:
+            return await _unexpected(request, exc)
+        status, detail = answer
+        logger.error("disk problem: %s", exc)
+        headers = {"Retry-After": "60"} if status == 503 else None
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
     @app.exception_handler(UnicodeDecodeError)
     async def _encoding(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
