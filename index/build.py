@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from index.backends.dense import IndexKind
 from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
 from index.model import Encoder
 from index.tokenize import TokenForm
-from index.vectors import embed_documents
+from index.vectors import BuildStoppedError, embed_documents
 from index.version import (
     DENSE,
     LEXICAL,
@@ -118,8 +119,12 @@ def build_index(
     options: BuildOptions | None = None,
     show_progress: bool = False,
     force: bool = False,
+    stop: threading.Event | None = None,
 ) -> BuildSummary:
-    """Build a new index version from ``corpus_dir`` (incrementally), switch to it, and summarise."""
+    """Build a new index version from ``corpus_dir`` (incrementally), switch to it, and summarise.
+
+    ``stop``: checked between embedding batches and before the version is written (BuildStoppedError once set).
+    """
     options = options or BuildOptions()
     started = time.perf_counter()
     with store.build_lock(index_dir):
@@ -157,6 +162,7 @@ def build_index(
             [sentences[i] for i in todo],
             batch_size=options.embed_batch_size,
             show_progress=show_progress,
+            stop=stop,
         )
         embed_seconds = time.perf_counter() - embed_started
         fresh = {keys[i]: (new_vectors[j], new_sentences[j]) for j, i in enumerate(todo)}
@@ -187,6 +193,8 @@ def build_index(
             "document_format": options.document_format,
             "corpus_fingerprint": fingerprint,
         }
+        if stop is not None and stop.is_set():
+            raise BuildStoppedError("the index build was stopped (shutting down): the previous index stays current")
         manifest = write_version(index_dir, contents, fields)
         store.prune(index_dir, options.keep_versions)
         summary = BuildSummary(
