@@ -13,6 +13,9 @@ from starlette.routing import Match
 
 from corpus.posts import PostExistsError, PostNotFoundError
 from index.store import BuildInProgressError, IndexStoreError
+from index.vectors import BuildStoppedError
+from service.batcher import SearchQueueFullError
+from service.disconnect import ClientGoneError
 from service.engine import IndexUpdateError, NotReadyError
 from service.security import public_message
 
@@ -64,6 +67,8 @@ def _methods_for(request: Request) -> list[str]:
 # Errors whose message already tells the user what to do, and the status each one answers with.
 KNOWN_ERRORS: dict[type[Exception], int] = {
     NotReadyError: 503,
+    BuildStoppedError: 503,
+    SearchQueueFullError: 503,
     IndexStoreError: 503,
     BuildInProgressError: 409,
     IndexUpdateError: 409,
@@ -128,6 +133,12 @@ def install(app: FastAPI) -> None:
         logger.error("disk problem: %s", exc)
         headers = {"Retry-After": "60"} if status == 503 else None
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(ClientGoneError)
+    async def _gone(_: Request, exc: ClientGoneError) -> JSONResponse:
+        logger.info("%s", exc)
+        # Nobody reads it; 499 is the status proxies log for a client that closed the request.
+        return JSONResponse({"detail": "the client closed the connection"}, status_code=499)
 
     @app.exception_handler(UnicodeDecodeError)
     async def _encoding(_: Request, exc: UnicodeDecodeError) -> JSONResponse:
