@@ -23,4 +23,5 @@ def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> 
         build_options=settings.build_options(),
         rank_params=load_rank_params(),
         poll_seconds=settings.index_poll_seconds,
+        search_queue_size=settings.search_queue_size,
     )
