@@ -85,12 +85,26 @@ def _current_manifest(index_dir: Path) -> tuple[Path, Manifest] | None:
         return None
 
 
-def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
-    """Embeddings of the current version by embedding key (empty when none, another model, or corrupt)."""
+def _newest_good_version(index_dir: Path) -> tuple[Path, Manifest] | None:
+    """The current version if it verifies, else the newest older one that does (the one a service falls back to)."""
     current = _current_manifest(index_dir)
-    if current is None:
+    if current is not None:
+        return current
+    for name in store.candidate_versions(index_dir):
+        folder = store.versions_dir(index_dir) / name
+        try:
+            return folder, verify_version(folder)
+        except store.IndexStoreError:
+            continue
+    return None
+
+
+def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
+    """Embeddings of the newest good version by embedding key (empty when none, or another model)."""
+    previous = _newest_good_version(index_dir)
+    if previous is None:
         return {}, set()
-    folder, manifest = current
+    folder, manifest = previous
     old_ids = read_passage_ids(folder)
     if manifest.model != model:
         logger.info("previous index was built with %s, not %s: embedding everything", manifest.model, model)

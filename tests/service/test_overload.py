@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,14 @@ def tiny_index(encoder, tmp_path: Path):
     return settings
 
 
-def _get(base: str, path: str, timeout: float) -> tuple[int, dict, dict]:
+def _get(base: str, path: str, timeout: float) -> tuple[int, Message, dict]:
+    """(status, headers (case-insensitive), JSON body or {} for uvicorn's plain-text 503)."""
     try:
         with urllib.request.urlopen(base + path, timeout=timeout) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read() or b"{}")
+        body = exc.read()
+        return exc.code, exc.headers, json.loads(body) if body.startswith(b"{") else {}
 
 
 def test_hundreds_of_idle_connections_do_not_lock_out_a_client(tiny_index) -> None:
@@ -95,7 +98,7 @@ def test_a_full_search_queue_answers_503_with_retry_after(tiny_index) -> None:
     env = {"RAGQA_SEARCH_QUEUE_SIZE": "2"}
     with running_server(tiny_index.corpus_dir, tiny_index.index_dir, env, prelude=SLOW_SEARCH) as server:
         server.wait_ready()
-        results: list[tuple[int, dict, dict]] = []
+        results: list[tuple[int, Message, dict]] = []
 
         def ask() -> None:
             results.append(_get(server.base, "/query?q=%E6%B6%B2%E5%86%B7", timeout=60))
