@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from index.backends.dense import IndexKind
 from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
 from index.model import Encoder, vector_group
 from index.tokenize import TokenForm
-from index.vectors import embed_documents
+from index.vectors import BuildStoppedError, embed_documents
 from index.version import (
     DENSE,
     LEXICAL,
@@ -127,12 +128,26 @@ def _current_manifest(index_dir: Path) -> tuple[Path, Manifest] | None:
         return None
 
 
-def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
-    """Embeddings of the current version by embedding key (empty when none, another model, or corrupt)."""
+def _newest_good_version(index_dir: Path) -> tuple[Path, Manifest] | None:
+    """The current version if it verifies, else the newest older one that does (the one a service falls back to)."""
     current = _current_manifest(index_dir)
-    if current is None:
+    if current is not None:
+        return current
+    for name in store.candidate_versions(index_dir):
+        folder = store.versions_dir(index_dir) / name
+        try:
+            return folder, verify_version(folder)
+        except store.IndexStoreError:
+            continue
+    return None
+
+
+def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
+    """Embeddings of the newest good version by embedding key (empty when none, or another model)."""
+    previous = _newest_good_version(index_dir)
+    if previous is None:
         return {}, set()
-    folder, manifest = current
+    folder, manifest = previous
     old_ids = read_passage_ids(folder)
     if manifest.model != model:
         logger.info("previous index was built with %s, not %s: embedding everything", manifest.model, model)
@@ -167,8 +182,12 @@ def build_index(
     options: BuildOptions | None = None,
     show_progress: bool = False,
     force: bool = False,
+    stop: threading.Event | None = None,
 ) -> BuildSummary:
-    """Build a new index version from ``corpus_dir`` (incrementally), switch to it, and summarise."""
+    """Build a new index version from ``corpus_dir`` (incrementally), switch to it, and summarise.
+
+    ``stop``: checked between embedding batches and before the version is written (BuildStoppedError once set).
+    """
     options = options or BuildOptions()
     started = time.perf_counter()
     with store.build_lock(index_dir):
@@ -209,6 +228,7 @@ def build_index(
             [sentences[i] for i in todo],
             batch_size=options.embed_batch_size,
             show_progress=show_progress,
+            stop=stop,
         )
         embed_seconds = time.perf_counter() - embed_started
         fresh = {keys[i]: (new_vectors[j], new_sentences[j]) for j, i in enumerate(todo)}
@@ -239,6 +259,8 @@ def build_index(
             "document_format": options.document_format,
             "corpus_fingerprint": fingerprint,
         }
+        if stop is not None and stop.is_set():
+            raise BuildStoppedError("the index build was stopped (shutting down): the previous index stays current")
         manifest = write_version(index_dir, contents, fields, version)
         store.prune(index_dir, options.keep_versions)
         if options.backend == "milvus" and options.milvus is not None:

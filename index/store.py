@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from corpus.files import LockBusyError, atomic_write, file_lock, fsync_dir
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+MANIFEST_CHECKSUM = "manifest_sha256"
 _TMP_PREFIX = ".tmp-"
 
 
@@ -94,9 +96,22 @@ def read_manifest(version_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's own fields (all but this checksum), in a canonical JSON form."""
+    fields = {k: v for k, v in manifest.items() if k != MANIFEST_CHECKSUM}
+    canonical = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def verify(version_dir: Path, format_version: int) -> dict[str, Any]:
-    """Check a version's format and every file against the manifest's checksums; return the manifest."""
+    """Check a version's format, the manifest's own checksum and every file's; return the manifest."""
     manifest = read_manifest(version_dir)
+    # An edited manifest (a corpus fingerprint, a count, a file's checksum) would otherwise pass as valid.
+    if manifest.get(MANIFEST_CHECKSUM) != manifest_checksum(manifest):
+        raise IndexCorruptError(
+            f"index version {version_dir.name}: manifest.json does not match its own checksum "
+            "(corrupted, edited, or written by an older ragqa): run `ragqa index` to rebuild"
+        )
     found = manifest.get("format_version")
     if found != format_version:
         raise IndexCorruptError(
@@ -129,20 +144,41 @@ def write_version(index_dir: Path, name: str, write: Callable[[Path], dict[str, 
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"{_TMP_PREFIX}{name}"
     tmp.mkdir()
-    fields = write(tmp)
-    files = {
-        str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST
-    }
-    manifest = {**fields, "version": name, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
-    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    for path in tmp.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    os.replace(tmp, folder / name)
+    try:
+        fields = write(tmp)
+        files = {
+            str(p.relative_to(tmp)): sha256_file(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file() and p.name != MANIFEST
+        }
+        manifest = {**fields, "version": name, "created_at": dt.datetime.now(dt.UTC).isoformat(), "files": files}
+        manifest[MANIFEST_CHECKSUM] = manifest_checksum(manifest)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        os.replace(tmp, folder / name)
+    except BaseException as exc:
+        # A full disk must not stay full of a version that will never be served.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (isinstance(exc, OSError) and exc.errno) and _disk_full(folder):
+            # numpy and FAISS report a short write without an errno (OSError, RuntimeError): say what it was.
+            raise OSError(
+                errno.ENOSPC, f"no space left on the disk of {index_dir} while writing an index version"
+            ) from exc
+        raise
     fsync_dir(folder)
     set_current(index_dir, name)
     return manifest
+
+
+def _disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < margin
 
 
 def set_current(index_dir: Path, name: str) -> None:

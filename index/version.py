@@ -62,6 +62,7 @@ class Manifest(BaseModel):
     backends: dict[str, str]  # role (sub-folder) -> registered backend name, e.g. {"dense": "dense"}
     created_at: str
     files: dict[str, str]
+    manifest_sha256: str  # of the fields above (store.manifest_checksum)
 
 
 @dataclass

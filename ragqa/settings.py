@@ -79,6 +79,20 @@ class Settings(BaseSettings):
     )
     milvus_token: SecretStr | None = Field(None, description="Milvus token ('user:password' or an API key).")
     milvus_prefix: str = Field("ragqa", description="Prefix of this deployment's Milvus collections and alias.")
+    # Overload and shutdown limits (the README's operations section explains how they work together).
+    limit_concurrency: int = Field(
+        256, ge=1, description="Open connections + running requests before uvicorn answers 503 to new requests."
+    )
+    timeout_keep_alive: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a new connection has to send its request line and headers."
+    )
+    search_queue_size: int = Field(
+        256, ge=1, description="Questions waiting for the search worker before /query answers 503 + Retry-After."
+    )
+    shutdown_timeout: int = Field(
+        10, ge=1, description="Seconds SIGTERM waits for running requests (and for a build to stop) before exiting."
+    )
 
     def build_options(self) -> BuildOptions:
         """The index-build knobs as the plain object ``index.build`` takes."""

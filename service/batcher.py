@@ -2,7 +2,9 @@
 
 A batch shares one encoder call and one search per backend. The worker takes whatever is queued when
 it becomes free, so a lone client never waits for a batch to fill, and under load every batch serves
-all questions that arrived during the previous one.
+all questions that arrived during the previous one. The queue is bounded (a full one refuses at once:
+``SearchQueueFullError``), and a question whose future was cancelled (its client went away) is dropped
+before it is computed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from dataclasses import dataclass, field
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 32
+MAX_QUEUE = 256
+
+
+class SearchQueueFullError(RuntimeError):
+    """Too many questions are waiting: the caller should retry later."""
 
 
 @dataclass
@@ -29,19 +36,27 @@ class _Job:
 class SearchBatcher:
     """Runs ``search(questions, top_ks) -> results`` on a worker thread, one batch of searches at a time."""
 
-    def __init__(self, search: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, search: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH, max_queue: int = MAX_QUEUE
+    ) -> None:
         self._search = search
         self._max_batch = max_batch
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._max_queue = max_queue
+        # One slot more than the limit, kept for close()'s stop marker.
+        self._queue: queue.Queue[_Job | None] = queue.Queue(max_queue + 1)
         self._thread = threading.Thread(target=self._run, name="ragqa-search-batcher", daemon=True)
         self._thread.start()
         self.batches = 0
         self.questions = 0
 
     def submit(self, question: str, top_k: int) -> Future:
-        """Queue a question; the future resolves to its result."""
+        """Queue a question; the future resolves to its result (cancel it to drop the question)."""
         job = _Job(question, top_k)
-        self._queue.put(job)
+        if self._queue.qsize() >= self._max_queue:
+            raise SearchQueueFullError(
+                f"the server is busy ({self._max_queue} questions are waiting): retry in a few seconds"
+            )
+        self._queue.put_nowait(job)
         return job.future
 
     def close(self) -> None:
@@ -64,6 +79,10 @@ class SearchBatcher:
                     self._queue.put(None)
                     break
                 jobs.append(job)
+            # A cancelled future (the client disconnected) is not computed; the others are marked running.
+            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+            if not jobs:
+                continue
             self.batches += 1
             self.questions += len(jobs)
             self._answer(jobs)

@@ -31,4 +31,5 @@ def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> 
         rank_params=load_rank_params(),
         poll_seconds=settings.index_poll_seconds,
         load_options=settings.load_options(),
+        search_queue_size=settings.search_queue_size,
     )

@@ -23,8 +23,10 @@ from index.model import Encoder
 from index.params import RankParams
 from index.ranker import open_ranker
 from index.retriever import HybridRetriever, SearchHit
+from index.vectors import BuildStoppedError
 from index.version import load_latest
 from service.batcher import SearchBatcher
+from service.corpus_sync import CorpusSync
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Engine:
         rank_params: RankParams | None = None,
         poll_seconds: float = 2.0,
         load_options: Mapping[str, Mapping[str, Any]] | None = None,
+        search_queue_size: int = 256,
     ) -> None:
         if encoder is None and load_model is None:
             raise ValueError("give the engine an encoder or a function that loads one")
@@ -80,6 +83,7 @@ class Engine:
         self.rank_params = rank_params or RankParams()
         self.poll_seconds = poll_seconds
         self.load_options = load_options or {}  # per registered backend, e.g. the Milvus connection
+        self.search_queue_size = search_queue_size
         self._retriever: HybridRetriever | None = None
         self.status = "starting: loading the embedding model"
         self.problems: list[str] = []
@@ -89,6 +93,10 @@ class Engine:
         self._stop = threading.Event()
         self._batcher: SearchBatcher | None = None
         self._threads: list[threading.Thread] = []
+        self.degraded = False  # serving an older version because CURRENT's failed to verify
+        self._sync = CorpusSync(corpus_dir)
+        self._catch_up_thread: threading.Thread | None = None
+        self._gave_up_on: str | None = None  # fallback version whose rebuild failed (not retried every poll)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -101,20 +109,30 @@ class Engine:
         else:
             self._startup()
 
-    def stop(self) -> None:
-        """Stop the background threads."""
+    def stop(self, build_timeout: float = 10.0) -> None:
+        """Stop the background threads; a running build stops at its next batch (waited for up to ``build_timeout``)."""
         self._stop.set()
         if self._batcher is not None:
             self._batcher.close()
+        # A build checks the stop flag between embedding batches and undoes its post change: wait for that,
+        # so the process exits with the corpus and the index in step.
+        if self._build_lock.acquire(timeout=build_timeout):
+            self._build_lock.release()
+        else:
+            logger.error(
+                "an index build did not stop within %.0fs; the next start brings the index up to date", build_timeout
+            )
 
     def _startup(self) -> None:
         try:
             if self.encoder is None:
                 assert self._load_model is not None
                 self.encoder = self._load_model()
-            self._batcher = SearchBatcher(self._search_batch)
+            self._batcher = SearchBatcher(self._search_batch, max_queue=self.search_queue_size)
             self.status = "starting: loading the index"
+            self.posts.remove_stale_backups()
             self._load_or_build()
+            self._start_catch_up()
         except Exception as exc:  # noqa: BLE001 - reported through /readyz and the log
             self.status = f"failed: {exc}"
             logger.exception("startup failed")
@@ -161,7 +179,8 @@ class Engine:
             if serving is None or serving.index.version != loaded.version:
                 self._retriever = HybridRetriever(loaded, encoder, self.rank_params, open_ranker(loaded))
             self.problems = problems
-            self.status = "ready"
+            self.degraded = loaded.version != self._seen_current
+            self.status = "degraded" if self.degraded else "ready"
         if problems:
             logger.error("serving index %s after refusing newer versions: %s", loaded.version, "; ".join(problems))
         elif serving is None or serving.index.version != loaded.version:
@@ -178,12 +197,61 @@ class Engine:
         self._load()
 
     def _watch(self) -> None:
-        """Swap in an index another process (``ragqa index``) made current."""
+        """Swap in an index another process (``ragqa index``) made current; keep the index in step with the corpus."""
         while not self._stop.wait(self.poll_seconds):
+            # OSError included (e.g. EMFILE when connections exhaust the descriptors): the next poll retries.
             try:
                 self.poll_once()
             except Exception:  # noqa: BLE001 - keep watching; the current index keeps serving
                 logger.exception("could not load the newer index; still serving the previous one")
+            try:
+                self._catch_up(settle=True)
+            except Exception:  # noqa: BLE001 - keep watching; retried when the folder changes again
+                logger.exception("could not bring the index up to date with the corpus folder")
+
+    def _needs_build(self, settle: bool) -> bool:
+        serving = self._retriever
+        if serving is None or self._build_lock.locked() or self._stop.is_set():
+            return False
+        if self.degraded:
+            return self._gave_up_on != serving.index.version  # one try per fallback; then the operator acts
+        return self._sync.out_of_step(serving.index.manifest.corpus_fingerprint, settle=settle)
+
+    def _catch_up(self, settle: bool) -> None:
+        """Rebuild (incrementally) when serving a fallback version or the corpus folder changed under the index."""
+        if not self._needs_build(settle) or not self._build_lock.acquire(blocking=False):
+            return
+        self._catch_up_holding_lock()
+
+    def _catch_up_holding_lock(self) -> None:
+        reason = "the current version is corrupt" if self.degraded else "the corpus folder changed"
+        logger.warning("rebuilding the index from the corpus: %s", reason)
+        try:
+            self._build()
+        except store.BuildInProgressError:
+            pass  # another process (`ragqa index`) builds it; the watcher loads its version
+        except Exception:  # noqa: BLE001 - the loaded version keeps serving; /readyz shows the state
+            logger.exception("could not bring the index up to date with the corpus folder")
+            if self.degraded and self._retriever is not None:
+                self._gave_up_on = self._retriever.index.version
+        finally:
+            self._build_lock.release()
+
+    def _start_catch_up(self) -> None:
+        """Start ``_catch_up`` on its own thread (serving goes on meanwhile), holding the build lock from now on.
+
+        Taken here, the lock makes /readyz say "building" from the first moment the index is known stale.
+        """
+        if not self._needs_build(settle=False) or not self._build_lock.acquire(blocking=False):
+            return
+        thread = threading.Thread(target=self._catch_up_holding_lock, name="ragqa-catch-up", daemon=True)
+        self._catch_up_thread = thread
+        thread.start()
+
+    def wait_for_catch_up(self, timeout: float | None = None) -> None:
+        """Block until the start-up catch-up build (if any) is done."""
+        if self._catch_up_thread is not None:
+            self._catch_up_thread.join(timeout)
 
     # ------------------------------------------------------------------ queries
 
@@ -230,9 +298,14 @@ class Engine:
         """Build from the corpus folder and serve the result (caller holds the build lock)."""
         encoder = self._require_ready(need_index=False)
         try:
-            summary = build_index(self.corpus_dir, self.index_dir, encoder, self.build_options, force=force)
+            summary = build_index(
+                self.corpus_dir, self.index_dir, encoder, self.build_options, force=force, stop=self._stop
+            )
         except (ValueError, FileNotFoundError) as exc:  # an empty or missing corpus folder
             raise IndexUpdateError(str(exc)) from None
+        except BuildStoppedError as exc:
+            logger.warning("%s", exc)
+            raise
         finally:
             release_free_memory()  # a build's batches and tables would otherwise stay in the server's RSS
         self._load()
@@ -265,6 +338,10 @@ class Engine:
         self._require_ready(need_index=False)
         self._acquire_build()
         try:
+            if self.posts.find(article_id) is None and self._serves_article(article_id):
+                # Its file is already gone (removed by hand, or by a delete that was killed): update the index.
+                logger.info("article %r is only in the index: rebuilding without it", article_id)
+                return self._build()
             with self.posts.delete(article_id):
                 try:
                     return self._build()
@@ -272,6 +349,10 @@ class Engine:
                     raise IndexUpdateError(f"{article_id!r} was not deleted: {exc}") from None
         finally:
             self._build_lock.release()
+
+    def _serves_article(self, article_id: str) -> bool:
+        serving = self._retriever
+        return serving is not None and any(a.id == article_id for a in serving.index.articles)
 
     @property
     def building(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,9 @@ from starlette.routing import Match
 from corpus.posts import PostExistsError, PostNotFoundError
 from index.backends.milvus_connect import MilvusError
 from index.store import BuildInProgressError, IndexStoreError
+from index.vectors import BuildStoppedError
+from service.batcher import SearchQueueFullError
+from service.disconnect import ClientGoneError
 from service.engine import IndexUpdateError, NotReadyError
 from service.security import public_message
 
@@ -64,6 +68,8 @@ def _methods_for(request: Request) -> list[str]:
 # Errors whose message already tells the user what to do, and the status each one answers with.
 KNOWN_ERRORS: dict[type[Exception], int] = {
     NotReadyError: 503,
+    BuildStoppedError: 503,
+    SearchQueueFullError: 503,
     IndexStoreError: 503,
     MilvusError: 503,  # Milvus unreachable or its Lite file held elsewhere: retry once it is back
     BuildInProgressError: 409,
@@ -71,6 +77,21 @@ KNOWN_ERRORS: dict[type[Exception], int] = {
     PostExistsError: 409,
     PostNotFoundError: 404,
 }
+
+
+def disk_error(exc: OSError) -> tuple[int, str] | None:
+    """(status, message) for a disk that is full or read-only; None for other OS errors."""
+    if exc.errno == errno.ENOSPC:
+        return 507, (
+            "the server's disk is full: nothing was changed (the corpus and the served index are as before); "
+            "free space on the corpus/index disk (or lower RAGQA_KEEP_VERSIONS), then retry"
+        )
+    if exc.errno == errno.EROFS:
+        return 503, (
+            "the server's corpus or index folder is on a read-only file system: nothing was changed; "
+            "queries still work, uploads and reindexing need the folder writable again"
+        )
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -104,6 +125,22 @@ def install(app: FastAPI) -> None:
 
     for error in KNOWN_ERRORS:
         app.add_exception_handler(error, _known)
+
+    @app.exception_handler(OSError)
+    async def _disk(request: Request, exc: OSError) -> JSONResponse:
+        answer = disk_error(exc)
+        if answer is None:
+            return await _unexpected(request, exc)
+        status, detail = answer
+        logger.error("disk problem: %s", exc)
+        headers = {"Retry-After": "60"} if status == 503 else None
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(ClientGoneError)
+    async def _gone(_: Request, exc: ClientGoneError) -> JSONResponse:
+        logger.info("%s", exc)
+        # Nobody reads it; 499 is the status proxies log for a client that closed the request.
+        return JSONResponse({"detail": "the client closed the connection"}, status_code=499)
 
     @app.exception_handler(UnicodeDecodeError)
     async def _encoding(_: Request, exc: UnicodeDecodeError) -> JSONResponse:

@@ -36,7 +36,7 @@ def create_app(settings: Settings, engine: Engine | None = None, start: bool = T
         if start:
             engine.start(background=True)
         yield
-        engine.stop()
+        engine.stop(build_timeout=settings.shutdown_timeout)
 
     app = FastAPI(
         title="ragqa",
@@ -75,6 +75,20 @@ def run(settings: Settings, host: str, port: int, engine: Engine | None = None) 
     """Serve with uvicorn until interrupted (``engine``: one already loading, else a new one)."""
     import uvicorn
 
+    from service.http_protocol import header_timeout_protocol
+
     logger.info("ragqa %s on http://%s:%d (readiness at /readyz)", __version__, host, port)
     app = create_app(settings, engine=engine, start=engine is None)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        server_header=False,
+        http=header_timeout_protocol(settings.header_timeout),
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        # Past this, running requests are cancelled; a build in a worker thread stops at its next batch.
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )

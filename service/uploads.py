@@ -67,11 +67,14 @@ async def _read_multipart(request: Request, limit: int) -> bytes:
         form = await request.form(max_files=1, max_fields=16)
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several types for a malformed body
         raise HTTPException(400, f"the multipart body could not be read ({exc}): {HOW}") from None
-    upload = form.get(FILE_FIELD)
-    if not isinstance(upload, UploadFile):
-        raise HTTPException(422, f"the multipart body has no file field '{FILE_FIELD}': {HOW}")
-    data = await upload.read(limit + 1)
-    await form.close()
+    try:
+        upload = form.get(FILE_FIELD)
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, f"the multipart body has no file field '{FILE_FIELD}': {HOW}")
+        data = await upload.read(limit + 1)
+    finally:
+        # Large parts are spooled to temporary files: remove them whatever happened (e.g. a full disk).
+        await form.close()
     if len(data) > limit:
         raise _too_large(f"more than {limit:,}", limit)
     return data

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from index.answer import cite, compose_answer
 from service.deps import EngineDep
+from service.disconnect import result_unless_disconnected
 from service.engine import Engine
 from service.schemas import MAX_QUESTION_CHARS, MAX_TOP_K, QueryRequest, QueryResponse, error_responses
 
@@ -19,10 +20,11 @@ router = APIRouter(tags=["query"])
 ERRORS = error_responses(422, 503)
 
 
-async def answer(engine: Engine, request: QueryRequest) -> Response:
-    """Run a validated question through the engine."""
+async def answer(engine: Engine, request: QueryRequest, http: Request | None = None) -> Response:
+    """Run a validated question through the engine (dropped unsearched if the ``http`` client disconnects)."""
     started = time.perf_counter()
-    result = await asyncio.wrap_future(engine.submit(request.question, request.top_k))
+    future = engine.submit(request.question, request.top_k)
+    result = await (asyncio.wrap_future(future) if http is None else result_unless_disconnected(http, future))
     body = QueryResponse(
         question=request.question,
         answer=compose_answer(result.hits, engine.rank_params) if result.answerable else None,
@@ -49,14 +51,15 @@ def require_json(request: Request) -> None:
     responses=error_responses(415, 422, 503),
     dependencies=[Depends(require_json)],
 )
-async def post_query(body: QueryRequest, engine: EngineDep) -> Response:
+async def post_query(body: QueryRequest, engine: EngineDep, http: Request) -> Response:
     """Ask a question (JSON body)."""
-    return await answer(engine, body)
+    return await answer(engine, body, http)
 
 
 @router.get("/query", response_model=QueryResponse, responses=ERRORS)
 async def get_query(
     engine: EngineDep,
+    http: Request,
     q: Annotated[str, Query(description="The question.", max_length=10 * MAX_QUESTION_CHARS)],
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description="How many passages (1–50).")] = 5,
 ) -> Response:
@@ -65,4 +68,4 @@ async def get_query(
         request = QueryRequest(question=q, top_k=top_k)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-    return await answer(engine, request)
+    return await answer(engine, request, http)

@@ -56,7 +56,12 @@ def test_failed_write_leaves_current_untouched_and_partial_is_cleaned(tmp_path: 
         store.write_version(tmp_path, "v2", crash)
     assert store.current_version(tmp_path) == "v1"
     assert store.candidate_versions(tmp_path) == ["v1"]
-    assert store.cleanup_if_idle(tmp_path) == [".tmp-v2"]
+    # A failed write removes its own folder (on a full disk it holds the space) ...
+    assert not (store.versions_dir(tmp_path) / ".tmp-v2").exists()
+    # ... and one a killed build left behind is removed by the next load or build.
+    (store.versions_dir(tmp_path) / ".tmp-v3").mkdir()
+    (store.versions_dir(tmp_path) / ".tmp-v3" / "half.txt").write_text("half", encoding="utf-8")
+    assert store.cleanup_if_idle(tmp_path) == [".tmp-v3"]
     assert not any(p.name.startswith(".tmp") for p in store.versions_dir(tmp_path).iterdir())
 
 

@@ -37,11 +37,25 @@ def test_older_format_is_refused_with_the_fix(version_dir: Path) -> None:
     manifest_path = version_dir / store.MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["format_version"] = FORMAT_VERSION - 1
+    manifest["manifest_sha256"] = store.manifest_checksum(manifest)  # a consistent manifest, of an older format
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(store.IndexCorruptError, match="run `ragqa index` to rebuild"):
+    with pytest.raises(store.IndexCorruptError, match=r"has format \d+, this ragqa reads .*run `ragqa index`"):
         load_version(version_dir)
     with pytest.raises(store.IndexCorruptError, match="no usable index version"):
         load_latest(version_dir.parent.parent)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("corpus_fingerprint", "0" * 64), ("passage_count", 1), ("model", "another-model"), ("files", {})],
+)
+def test_edited_manifest_field_is_refused(version_dir: Path, field: str, value: object) -> None:
+    manifest_path = version_dir / store.MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest[field] = value
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(store.IndexCorruptError, match="manifest.json does not match its own checksum"):
+        load_version(version_dir)
 
 
 def test_backend_save_load_round_trip_keeps_search_options(tmp_path: Path) -> None:

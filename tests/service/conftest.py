@@ -84,6 +84,7 @@ def service(built_index, encoder, tmp_path: Path) -> Iterator[Service]:
     settings = copy_index(built_index, tmp_path)
     engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
+    engine.wait_for_catch_up()
     assert engine.ready, engine.status
     with TestClient(create_app(settings, engine=engine, start=False)) as client:
         yield Service(client, engine, settings)

@@ -65,3 +65,39 @@ def test_a_bad_question_does_not_fail_the_others_in_its_batch() -> None:
     with pytest.raises(ValueError):
         bad.result(5)
     batcher.close()
+
+
+def test_a_question_whose_client_left_is_not_computed_and_the_worker_goes_on() -> None:
+    calls: list[list[str]] = []
+    gate = threading.Event()
+
+    def handle(questions: list[str], top_ks: list[int]) -> list[str]:
+        gate.wait(5)
+        calls.append(questions)
+        return list(questions)
+
+    batcher = SearchBatcher(handle)
+    first = batcher.submit("a", 1)
+    time.sleep(0.05)
+    gone, kept = batcher.submit("gone", 1), batcher.submit("kept", 1)
+    assert gone.cancel()  # what the route does when its client disconnects
+    gate.set()
+    assert first.result(5) == "a" and kept.result(5) == "kept"
+    assert calls == [["a"], ["kept"]]
+    assert batcher.submit("later", 1).result(5) == "later"  # the worker survived the cancelled job
+    batcher.close()
+
+
+def test_a_full_queue_refuses_at_once() -> None:
+    from service.batcher import SearchQueueFullError
+
+    gate = threading.Event()
+    batcher = SearchBatcher(lambda qs, ks: gate.wait(5) and qs, max_queue=2)
+    running = batcher.submit("running", 1)
+    time.sleep(0.05)
+    waiting = [batcher.submit("q1", 1), batcher.submit("q2", 1)]
+    with pytest.raises(SearchQueueFullError, match="retry"):
+        batcher.submit("q3", 1)
+    gate.set()
+    assert running.result(5) == "running" and [f.result(5) for f in waiting] == ["q1", "q2"]
+    batcher.close()
