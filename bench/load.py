@@ -178,7 +178,9 @@ def main() -> None:
         with serve_with(encoder, args.index, args.fresh_index) as server:
             ready = server.ready_seconds
             results[encoder] = run_load(server.base, args.clients, args.seconds, pid=server.proc.pid)
-        print(f"RAGQA_ENCODER={encoder} (ready in {ready:.1f} s{', index built at start-up' if args.fresh_index else ''})")
+        print(
+            f"RAGQA_ENCODER={encoder} (ready in {ready:.1f} s{', index built at start-up' if args.fresh_index else ''})"
+        )
         print(report(results[encoder]))
     print()
     print(f"{'encoder':<10} {'QPS':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS end MB':>11} {'≤ 600 MB':>9}")

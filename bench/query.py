@@ -105,7 +105,9 @@ def main() -> None:
             f"{ratio:>11.2f}x {'yes' if ratio <= 0.6 else 'NO':>7}"
         )
     print()
-    print(f"{'encoder':<10} {'QPS 1':>7} {'QPS 8':>7} {'8/1':>6} {'≥ 1.8x':>7} {'p99/p50 @8':>11} {'errors':>7} {'RSS MB':>7}")
+    print(
+        f"{'encoder':<10} {'QPS 1':>7} {'QPS 8':>7} {'8/1':>6} {'≥ 1.8x':>7} {'p99/p50 @8':>11} {'errors':>7} {'RSS MB':>7}"
+    )
     for e, (one, eight) in loads.items():
         scale = eight.qps / one.qps if one.qps else float("nan")
         print(

@@ -191,9 +191,7 @@ def load_version(folder: Path, model: str | None = None, variant: str | None = N
     )
 
 
-def load_latest(
-    index_dir: Path, model: str | None = None, variant: str | None = None
-) -> tuple[LoadedIndex, list[str]]:
+def load_latest(index_dir: Path, model: str | None = None, variant: str | None = None) -> tuple[LoadedIndex, list[str]]:
     """The newest good version (CURRENT first); the list says which versions were refused and why."""
     store.cleanup_if_idle(index_dir)
     problems: list[str] = []

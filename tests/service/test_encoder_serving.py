@@ -68,7 +68,9 @@ def test_onnx_server_answers_without_importing_torch(built_index, tmp_path: Path
 def test_onnx_server_builds_its_first_index_without_torch(write_post, tmp_path: Path) -> None:
     corpus = write_post("900_quantum", "量子アニーリングと物流", QUANTUM_POST.split("---\n", 2)[2])
     dump = tmp_path / "modules.json"
-    with running_server(corpus, tmp_path / "index", env={"RAGQA_ENCODER": "auto"}, prelude=_module_dump_prelude(dump)) as server:
+    with running_server(
+        corpus, tmp_path / "index", env={"RAGQA_ENCODER": "auto"}, prelude=_module_dump_prelude(dump)
+    ) as server:
         ready = server.wait_ready()
         assert ready["passages"] == 2
         modules = _served_modules(server, dump)
@@ -85,7 +87,9 @@ def test_a_failed_export_falls_back_to_torch_and_says_so_in_readyz(built_index, 
         "    raise ModelError('the ONNX export failed (test): run `python -m index.model.onnx_export`')\n"
         "export.ensure_onnx_export = failing\n"
     )
-    with running_server(settings.corpus_dir, settings.index_dir, env={"RAGQA_ENCODER": "auto"}, prelude=prelude) as server:
+    with running_server(
+        settings.corpus_dir, settings.index_dir, env={"RAGQA_ENCODER": "auto"}, prelude=prelude
+    ) as server:
         ready = server.wait_ready()
         assert len(ready["problems"]) == 1, ready
         assert "serving with torch instead" in ready["problems"][0]
