@@ -63,6 +63,7 @@ class Engine:
         build_options: BuildOptions | None = None,
         rank_params: RankParams | None = None,
         poll_seconds: float = 2.0,
+        first_build: Callable[[bool], None] | None = None,
     ) -> None:
         if encoder is None and load_model is None:
             raise ValueError("give the engine an encoder or a function that loads one")
@@ -74,6 +75,9 @@ class Engine:
         self.build_options = build_options or BuildOptions()
         self.rank_params = rank_params or RankParams()
         self.poll_seconds = poll_seconds
+        # Builds the index when there is none (argument: force), e.g. in a child process so that this one
+        # keeps none of the build's memory; None: build here, with the serving encoder.
+        self._first_build = first_build
         self._retriever: HybridRetriever | None = None
         self.status = "starting: loading the embedding model"
         self.problems: list[str] = []
@@ -126,12 +130,24 @@ class Engine:
         except store.IndexMissingError:
             logger.info("no index in %s yet: building it from %s", self.index_dir, self.corpus_dir)
             self.status = "starting: building the index (first run)"
-            self.rebuild()
+            self._build_first(force=False)
         except store.IndexCorruptError as exc:
             logger.error("no usable index version (%s): rebuilding from the corpus", exc)
             self.status = "starting: rebuilding the index (every version was corrupt)"
-            self.rebuild(force=True)
+            self._build_first(force=True)
             self.problems = [str(exc), *self.problems]
+
+    def _build_first(self, force: bool) -> None:
+        """Build the index the server starts without: with ``first_build`` if given, else in this process."""
+        if self._first_build is None:
+            self.rebuild(force=force)
+            return
+        self._acquire_build()
+        try:
+            self._first_build(force)
+        finally:
+            self._build_lock.release()
+        self._load()
 
     def _load(self) -> None:
         encoder = self._require_ready(need_index=False)
