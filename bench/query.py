@@ -49,8 +49,14 @@ def _http_client(base: str):  # type: ignore[no-untyped-def]
 
     def ask(question: str) -> None:
         body = json.dumps({"question": question, "top_k": 5}).encode()
-        connection.request("POST", "/query", body, {"Content-Type": "application/json"})
-        response = connection.getresponse()
+        try:
+            connection.request("POST", "/query", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closes a keep-alive connection idle for 5 s, as it is while the others are measured.
+            connection.close()
+            connection.request("POST", "/query", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
         response.read()
         if response.status != 200:
             raise RuntimeError(f"/query answered {response.status}")
