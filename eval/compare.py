@@ -51,12 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = compare(args.control, args.treatment, args.configuration)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")
         return 2
-    print(f"| metric | {args.control.parent.name} | {args.treatment.parent.name} | paired p |")
-    print("|---|---:|---:|---:|")
-    for metric, x, y, p in rows:
-        print(f"| {metric} | {x:.3f} | {y:.3f} | {p:.3f} |")
+    lines = [
+        f"| metric | {args.control.parent.name} | {args.treatment.parent.name} | paired p |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {metric} | {x:.3f} | {y:.3f} | {p:.3f} |" for metric, x, y, p in rows]
+    sys.stdout.write("\n".join(lines) + "\n")  # the table is the command's output, not a log line
     return 0
 
 

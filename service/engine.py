@@ -71,6 +71,7 @@ class Engine:
         poll_seconds: float = 2.0,
         load_options: Mapping[str, Mapping[str, Any]] | None = None,
         search_queue_size: int = 256,
+        first_build: Callable[[bool], None] | None = None,
     ) -> None:
         if encoder is None and load_model is None:
             raise ValueError("give the engine an encoder or a function that loads one")
@@ -84,6 +85,9 @@ class Engine:
         self.poll_seconds = poll_seconds
         self.load_options = load_options or {}  # per registered backend, e.g. the Milvus connection
         self.search_queue_size = search_queue_size
+        # Builds the index when there is none (argument: force), e.g. in a child process so that this one
+        # keeps none of the build's memory; None: build here, with the serving encoder.
+        self._first_build = first_build
         self._retriever: HybridRetriever | None = None
         self.status = "starting: loading the embedding model"
         self.problems: list[str] = []
@@ -162,12 +166,24 @@ class Engine:
         except store.IndexMissingError:
             logger.info("no index in %s yet: building it from %s", self.index_dir, self.corpus_dir)
             self.status = "starting: building the index (first run)"
-            self.rebuild()
+            self._build_first(force=False)
         except store.IndexCorruptError as exc:
             logger.error("no usable index version (%s): rebuilding from the corpus", exc)
             self.status = "starting: rebuilding the index (every version was corrupt)"
-            self.rebuild(force=True)
+            self._build_first(force=True)
             self.problems = [str(exc), *self.problems]
+
+    def _build_first(self, force: bool) -> None:
+        """Build the index the server starts without: with ``first_build`` if given, else in this process."""
+        if self._first_build is None:
+            self.rebuild(force=force)
+            return
+        self._acquire_build()
+        try:
+            self._first_build(force)
+        finally:
+            self._build_lock.release()
+        self._load()
 
     def _load(self) -> None:
         encoder = self._require_ready(need_index=False)

@@ -167,3 +167,15 @@ def test_a_process_serving_onnx_imports_no_torch(model_folder: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert "imported: []" in done.stdout
+
+
+def test_the_runtime_follows_the_model_and_bulk_builds_use_torch_only_when_vectors_mix() -> None:
+    from index.model import build_runtime, resolve_runtime
+
+    assert resolve_runtime("multilingual-e5-small", "auto") == "onnx"
+    assert resolve_runtime("intfloat/multilingual-e5-base", "auto") == "torch"
+    assert resolve_runtime("multilingual-e5-small", "onnx-int8") == "onnx-int8"
+    assert build_runtime("multilingual-e5-small", "auto") == "torch"  # float32 either way; torch is faster
+    assert build_runtime("multilingual-e5-small", "onnx-int8") == "onnx-int8"  # int8 vectors must be int8's
+    with pytest.raises(ModelError, match="serves only the bundled"):
+        resolve_runtime("intfloat/multilingual-e5-base", "onnx")
