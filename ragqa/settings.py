@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1_000_000
     index_poll_seconds: float = Field(2.0, ge=0, description="How often the service checks for a newer index.")
     keep_versions: int = Field(3, ge=1, description="Complete index versions kept on disk (for fallback).")
+    query_log: Path | None = Field(None, description="File for the JSON query log (one line per query); unset: stderr.")
+    log_questions: bool = Field(
+        False, description="Write the question text into the query log (default: only a sha256 prefix)."
+    )
 
     def build_options(self) -> BuildOptions:
         """The index-build knobs as the plain object ``index.build`` takes."""

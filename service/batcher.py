@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,14 @@ MAX_BATCH = 32
 class _Job:
     question: str
     top_k: int
+    filters: Any = None  # passed through to the search untouched
     future: Future = field(default_factory=Future)
 
 
 class SearchBatcher:
-    """Runs ``search(questions, top_ks) -> results`` on a worker thread, one batch of searches at a time."""
+    """Runs ``search(questions, top_ks, filters) -> results`` on a worker thread, one batch at a time."""
 
-    def __init__(self, search: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, search: Callable[[list[str], list[int], list[Any]], list], max_batch: int = MAX_BATCH) -> None:
         self._search = search
         self._max_batch = max_batch
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -38,9 +40,9 @@ class SearchBatcher:
         self.batches = 0
         self.questions = 0
 
-    def submit(self, question: str, top_k: int) -> Future:
+    def submit(self, question: str, top_k: int, filters: Any = None) -> Future:
         """Queue a question; the future resolves to its result."""
-        job = _Job(question, top_k)
+        job = _Job(question, top_k, filters)
         self._queue.put(job)
         return job.future
 
@@ -70,7 +72,7 @@ class SearchBatcher:
 
     def _answer(self, jobs: list[_Job]) -> None:
         try:
-            results = self._search([j.question for j in jobs], [j.top_k for j in jobs])
+            results = self._search([j.question for j in jobs], [j.top_k for j in jobs], [j.filters for j in jobs])
         except BaseException as exc:  # noqa: BLE001 - every waiting request must hear about it
             if len(jobs) > 1:  # one bad question must not fail the others that shared its batch
                 for job in jobs:

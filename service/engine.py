@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.posts import PostsFolder
 from index import store
 from index.build import BuildOptions, BuildSummary, build_index
+from index.filters import Filters, allowed_rows
 from index.model import Encoder
 from index.params import RankParams
 from index.retriever import HybridRetriever, SearchHit
@@ -40,6 +42,7 @@ class QueryResult:
 
     hits: list[SearchHit]
     version: str
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for the whole batch it was in
 
 
 class Engine:
@@ -74,6 +77,7 @@ class Engine:
         self._stop = threading.Event()
         self._batcher: SearchBatcher | None = None
         self._threads: list[threading.Thread] = []
+        self.on_build: Callable[[float, bool], None] | None = None  # (seconds, succeeded) after each build
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -182,29 +186,39 @@ class Engine:
         assert self._retriever is not None
         return self._retriever
 
-    def submit(self, question: str, top_k: int) -> Future:
-        """Queue a question; returns a concurrent future of its QueryResult."""
+    def submit(self, question: str, top_k: int, filters: Filters | None = None) -> Future:
+        """Queue a question (answered only from the articles ``filters`` allow); a future of its QueryResult."""
         self._require_ready()
         if self._stop.is_set():
             raise NotReadyError("the service is shutting down: retry against a running instance")
         assert self._batcher is not None
-        return self._batcher.submit(question, top_k)
+        return self._batcher.submit(question, top_k, filters)
 
-    def _search_batch(self, questions: list[str], top_ks: list[int]) -> list[QueryResult]:
-        """One encoder call and one search per backend for the batch (the retriever groups by candidate pool)."""
+    def _search_batch(
+        self, questions: list[str], top_ks: list[int], filters: list[Filters | None] | None = None
+    ) -> list[QueryResult]:
+        """One encoder call and one search per backend for the batch (the retriever groups by pool and mask)."""
         retriever = self.retriever
-        ranked = retriever.search_many(questions, top_ks)
-        return [QueryResult(hits, retriever.index.version) for hits in ranked]
+        index = retriever.index
+        masks = [allowed_rows(f, index.articles, index.passages) for f in filters or [None] * len(questions)]
+        timings: dict[str, float] = {}
+        ranked = retriever.search_many(questions, top_ks, allowed_rows=masks, timings=timings)
+        return [QueryResult(hits, index.version, timings) for hits in ranked]
 
     # ------------------------------------------------------------------ index updates
 
     def _build(self, force: bool = False) -> BuildSummary:
         """Build from the corpus folder and serve the result (caller holds the build lock)."""
         encoder = self._require_ready(need_index=False)
+        started, built = time.perf_counter(), False
         try:
             summary = build_index(self.corpus_dir, self.index_dir, encoder, self.build_options, force=force)
+            built = True
         except (ValueError, FileNotFoundError) as exc:  # an empty or missing corpus folder
             raise IndexUpdateError(str(exc)) from None
+        finally:
+            if self.on_build is not None:
+                self.on_build(time.perf_counter() - started, built)
         self._load()
         return summary
 
