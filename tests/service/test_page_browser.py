@@ -255,7 +255,7 @@ def test_filter_bar_narrows_the_answer_updates_the_url_and_survives_reload(serve
     page.goto(f"{server}/?q={quote(QUESTION_JA)}&article={HELIOS_ARTICLE}")
     _expect_results(page, QUESTION_JA)
     expect(page.locator("#f-article")).to_have_value(HELIOS_ARTICLE)
-    expect(page.locator("#passages > li")).to_have_count(5)
+    expect(page.locator("#passages > li")).to_have_count(5, timeout=WAIT_MS)
     assert _articles_shown(page) == {HELIOS_ARTICLE}
 
     # The bar offers the facets; choosing a category re-asks and is written into the URL.
@@ -263,9 +263,9 @@ def test_filter_bar_narrows_the_answer_updates_the_url_and_survives_reload(serve
     expect(page.locator("#f-category option[value='AI導入戦略']")).to_have_count(1)
     with page.expect_response(lambda r: urlsplit(r.url).path == "/query"):
         page.locator("#f-category").select_option("AI導入戦略")
-    expect(page).to_have_url(re.compile(r"category="))
+    expect(page).to_have_url(re.compile(r"category="), timeout=WAIT_MS)
     _expect_results(page, QUESTION_JA)
-    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE, timeout=WAIT_MS)
     assert _articles_shown(page) == {FOXCONN_ARTICLE}
     params = _params(page.url)
     assert params["q"] == [QUESTION_JA] and params["category"] == ["AI導入戦略"] and "article" not in params
@@ -274,29 +274,29 @@ def test_filter_bar_narrows_the_answer_updates_the_url_and_survives_reload(serve
     page.reload()
     _expect_results(page, QUESTION_JA)
     expect(page.locator("#f-category")).to_have_value("AI導入戦略")
-    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE, timeout=WAIT_MS)
 
     # A date range no post falls in: no passages, and a message that says why.
     _set_date(page, "#f-since", "2030-01-01")
     expect(page).to_have_url(re.compile(r"since=2030-01-01"))
-    expect(page.locator("body")).to_have_attribute("data-state", "results")
-    expect(page.locator("#passages > li")).to_have_count(0)
+    expect(page.locator("body")).to_have_attribute("data-state", "results", timeout=WAIT_MS)
+    expect(page.locator("#passages > li")).to_have_count(0, timeout=WAIT_MS)
     expect(page.locator("#answer")).to_contain_text("絞り込みに合う記事が見つかりませんでした")
 
     # Back restores the previous filters and their answer.
     page.go_back()
     expect(page.locator("#f-since")).to_have_value("")
-    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE, timeout=WAIT_MS)
 
     # An impossible range (since after until) is the API's 422, worded as a date problem.
     _set_date(page, "#f-until", "2025-01-01", announce=False)
     with page.expect_response(lambda r: urlsplit(r.url).path == "/query") as answered:
         _set_date(page, "#f-since", "2025-12-31")
     assert answered.value.status == 422
-    expect(page.locator("#error")).to_contain_text("日付")
+    expect(page.locator("#error")).to_contain_text("日付", timeout=WAIT_MS)
 
     # Clearing the filters asks again over every post.
     page.locator("#f-clear").click()
     _expect_results(page, QUESTION_JA)
-    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", META_TPU_ARTICLE)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", META_TPU_ARTICLE, timeout=WAIT_MS)
     assert set(_params(page.url)) == {"q"}
