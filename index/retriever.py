@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,6 +77,17 @@ class _BestSentences:
         return text[s:e], score
 
 
+@contextmanager
+def _timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    """Add the seconds the block takes to ``timings[stage]`` (nothing when there is no dict)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
+
+
 class HybridRetriever:
     """BM25 + FAISS over one loaded index version, fused per question."""
 
@@ -98,9 +112,11 @@ class HybridRetriever:
         """'ranked' when a ranker file is loaded (it beat 'hybrid' on dev by CV), else 'hybrid'."""
         return "ranked" if self.ranker is not None else "hybrid"
 
-    def search(self, question: str, top_k: int = 5, mode: Mode | None = None) -> list[SearchHit]:
-        """Ranked passages for one question."""
-        return self.search_many([question], top_k, mode)[0]
+    def search(
+        self, question: str, top_k: int = 5, mode: Mode | None = None, allowed_rows: np.ndarray | None = None
+    ) -> list[SearchHit]:
+        """Ranked passages for one question (only from ``allowed_rows``, a bool mask over rows, if given)."""
+        return self.search_many([question], top_k, mode, allowed_rows=[allowed_rows])[0]
 
     def search_many(
         self,
@@ -108,13 +124,17 @@ class HybridRetriever:
         top_k: int | list[int] = 5,
         mode: Mode | None = None,
         vectors: np.ndarray | None = None,
+        allowed_rows: Sequence[np.ndarray | None] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[list[SearchHit]]:
         """Ranked passages for a batch of questions, ``top_k`` for all or one per question.
 
-        Pass ``vectors`` if the questions are already encoded. Questions whose candidate pool (which grows
-        with top_k) is the same share one search per backend.
+        Pass ``vectors`` if the questions are already encoded. ``allowed_rows`` (one bool row mask or None per
+        question) restricts a question to those rows inside each backend, before its top k are taken.
+        Questions with the same candidate pool (which grows with top_k) and mask share one search per backend.
+        ``timings``, if given, gets the seconds spent per stage ("encode", "dense", "lexical", "rank") added.
         """
-        return [a.hits for a in self.ask_many(questions, top_k, mode, vectors)]
+        return [a.hits for a in self.ask_many(questions, top_k, mode, vectors, allowed_rows, timings)]
 
     def ask_many(
         self,
@@ -122,6 +142,8 @@ class HybridRetriever:
         top_k: int | list[int] = 5,
         mode: Mode | None = None,
         vectors: np.ndarray | None = None,
+        allowed_rows: Sequence[np.ndarray | None] | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[Answered]:
         """Like :meth:`search_many`, and in mode 'ranked' also whether (and how surely) the corpus answers."""
         mode = mode or self.default_mode
@@ -130,23 +152,35 @@ class HybridRetriever:
         top_ks = [top_k] * len(questions) if isinstance(top_k, int) else list(top_k)
         if len(top_ks) != len(questions):
             raise ValueError(f"{len(top_ks)} top_k values for {len(questions)} questions: give one per question")
+        masks = list(allowed_rows) if allowed_rows is not None else [None] * len(questions)
+        if len(masks) != len(questions):
+            raise ValueError(f"{len(masks)} row masks for {len(questions)} questions: give one (or None) per question")
         if vectors is None:
-            vectors = self.encode(questions)
+            with _timed(timings, "encode"):
+                vectors = self.encode(questions)
         results: list[Answered] = [Answered([]) for _ in questions]
-        pools = [self.params.pool(k) for k in top_ks]
-        for pool in sorted(set(pools)):
-            rows = [i for i, p in enumerate(pools) if p == pool]
+        groups: dict[tuple[int, bytes | None], list[int]] = {}
+        for i, (k, mask) in enumerate(zip(top_ks, masks)):
+            key = (self.params.pool(k), None if mask is None else np.packbits(np.asarray(mask, dtype=bool)).tobytes())
+            groups.setdefault(key, []).append(i)
+        for (pool, _), rows in sorted(groups.items(), key=lambda item: item[0][0]):
+            mask = masks[rows[0]]
+            if mask is not None and not np.any(mask):
+                continue  # nothing may match: no search at all
             queries = Queries([questions[i] for i in rows], vectors[rows])
             no_hits: list[Hits] = [[] for _ in rows]
-            dense_all = self.index.backends[DENSE].search(queries, pool) if mode != "bm25" else no_hits
-            lexical_all = self.index.backends[LEXICAL].search(queries, pool) if mode != "dense" else no_hits
-            for i, dense, lexical in zip(rows, dense_all, lexical_all):
-                best = _BestSentences(self.index, vectors[i])
-                if mode == "ranked":
-                    results[i] = self._ranked(questions[i], vectors[i], dense, lexical, top_ks[i], best)
-                    continue
-                ranked = self._rank(questions[i], vectors[i], dense, lexical, mode, best)
-                results[i] = Answered(self._hits(ranked, top_ks[i], best))
+            with _timed(timings, "dense"):
+                dense_all = self.index.backends[DENSE].search(queries, pool, mask) if mode != "bm25" else no_hits
+            with _timed(timings, "lexical"):
+                lexical_all = self.index.backends[LEXICAL].search(queries, pool, mask) if mode != "dense" else no_hits
+            with _timed(timings, "rank"):
+                for i, dense, lexical in zip(rows, dense_all, lexical_all):
+                    best = _BestSentences(self.index, vectors[i])
+                    if mode == "ranked":
+                        results[i] = self._ranked(questions[i], vectors[i], dense, lexical, top_ks[i], best)
+                        continue
+                    ranked = self._rank(questions[i], vectors[i], dense, lexical, mode, best)
+                    results[i] = Answered(self._hits(ranked, top_ks[i], best))
         return results
 
     def _ranked(

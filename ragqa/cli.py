@@ -147,19 +147,36 @@ def ask(
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=50, help="How many passages.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     index_dir: IndexOpt = None,
+    article: Annotated[list[str] | None, typer.Option("--article", help="Only this article id (repeatable).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only articles dated on or after YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only articles dated on or before YYYY-MM-DD.")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", help="Only this category (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Only this tag (repeatable).")] = None,
 ) -> None:
-    """Ask a question: ranked, cited passages."""
+    """Ask a question: ranked, cited passages (narrowed by article, date, category or tag if given)."""
+    from pydantic import ValidationError
+
     from index.answer import cite, compose_answer
+    from index.filters import Filters, allowed_rows
 
     if not question.strip():
         typer.echo(
             'error: the question is empty: pass a question, e.g. ragqa ask "メタがTPUを導入する理由は？"', err=True
         )
         raise typer.Exit(2)
+    try:
+        filters = Filters(
+            article_ids=article or [], since=since, until=until, categories=category or [], tags=tag or []
+        )
+    except ValidationError as exc:
+        problems = "; ".join(str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors())
+        typer.echo(f"error: {problems}", err=True)
+        raise typer.Exit(2) from None
     retriever = _open_retriever(index_dir)
-    answered = retriever.ask_many([question], top_k)[0]
+    mask = allowed_rows(filters, retriever.index.articles, retriever.index.passages)
+    answered = retriever.ask_many([question], top_k, allowed_rows=[mask])[0]
     passages = [cite(h) for h in answered.hits]
-    answer = compose_answer(answered.hits, retriever.params) if answered.answerable else None
+    answer = (compose_answer(answered.hits, retriever.params) or None) if answered.answerable else None
     confidence = round(answered.confidence if answered.confidence is not None else 0.0, 4)
     if as_json:
         _echo_json(
@@ -171,7 +188,10 @@ def ask(
             }
         )
         return
-    typer.echo(f"{answer if answer is not None else NO_ANSWER} (confidence {confidence:.2f})\n")
+    if not passages:
+        typer.echo("no passage matches these filters: `ragqa ask --help` lists them; drop or widen one", err=True)
+    else:
+        typer.echo(f"{answer if answer is not None else NO_ANSWER} (confidence {confidence:.2f})\n")
     for p in passages:
         section = f" / {p.section}" if p.section else ""
         typer.echo(f"[{p.rank}] {p.title}{section} ({p.date}, {p.article_id} ¶{p.paragraph}) score {p.score:.3f}")
@@ -252,6 +272,27 @@ def serve(
     from service.main import run
 
     run(settings, host or settings.host, port or settings.port, engine)
+
+
+@app.command()
+def mcp() -> None:
+    """Serve the search as an MCP server over stdio (tools: search, list_articles, get_article; read-only)."""
+    from service.answering import QueryRecorder
+    from service.config import engine_from_settings
+    from service.mcp_server import build_mcp_server
+    from service.query_log import QueryLog
+
+    settings = get_settings()
+    engine = engine_from_settings(settings)
+    engine.start(background=False)  # builds the index first if there is none; stdout stays the protocol's
+    if not engine.ready:
+        typer.echo(f"error: the search is not ready ({engine.status})", err=True)
+        raise typer.Exit(2)
+    log = QueryLog.open(settings.query_log, settings.log_questions)
+    try:
+        build_mcp_server(engine, QueryRecorder(None, log)).run("stdio")
+    finally:
+        engine.stop()
 
 
 def _stats_table(rows: list) -> str:  # rows: list[ArticleStats]

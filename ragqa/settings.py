@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     shutdown_timeout: int = Field(
         10, ge=1, description="Seconds SIGTERM waits for running requests (and for a build to stop) before exiting."
     )
+    query_log: Path | None = Field(None, description="File for the JSON query log (one line per query); unset: stderr.")
+    log_questions: bool = Field(
+        False, description="Write the question text into the query log (default: only a sha256 prefix)."
+    )
 
     def build_options(self) -> BuildOptions:
         """The index-build knobs as the plain object ``index.build`` takes."""

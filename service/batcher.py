@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +31,18 @@ class SearchQueueFullError(RuntimeError):
 class _Job:
     question: str
     top_k: int
+    filters: Any = None  # passed through to the search untouched
     future: Future = field(default_factory=Future)
 
 
 class SearchBatcher:
-    """Runs ``search(questions, top_ks) -> results`` on a worker thread, one batch of searches at a time."""
+    """Runs ``search(questions, top_ks, filters) -> results`` on a worker thread, one batch at a time."""
 
     def __init__(
-        self, search: Callable[[list[str], list[int]], list], max_batch: int = MAX_BATCH, max_queue: int = MAX_QUEUE
+        self,
+        search: Callable[[list[str], list[int], list[Any]], list],
+        max_batch: int = MAX_BATCH,
+        max_queue: int = MAX_QUEUE,
     ) -> None:
         self._search = search
         self._max_batch = max_batch
@@ -49,9 +54,9 @@ class SearchBatcher:
         self.batches = 0
         self.questions = 0
 
-    def submit(self, question: str, top_k: int) -> Future:
+    def submit(self, question: str, top_k: int, filters: Any = None) -> Future:
         """Queue a question; the future resolves to its result (cancel it to drop the question)."""
-        job = _Job(question, top_k)
+        job = _Job(question, top_k, filters)
         if self._queue.qsize() >= self._max_queue:
             raise SearchQueueFullError(
                 f"the server is busy ({self._max_queue} questions are waiting): retry in a few seconds"
@@ -89,7 +94,7 @@ class SearchBatcher:
 
     def _answer(self, jobs: list[_Job]) -> None:
         try:
-            results = self._search([j.question for j in jobs], [j.top_k for j in jobs])
+            results = self._search([j.question for j in jobs], [j.top_k for j in jobs], [j.filters for j in jobs])
         except BaseException as exc:  # noqa: BLE001 - every waiting request must hear about it
             if len(jobs) > 1:  # one bad question must not fail the others that shared its batch
                 for job in jobs:

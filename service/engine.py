@@ -10,15 +10,17 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from corpus.posts import PostsFolder
 from index import store
 from index.build import BuildOptions, BuildSummary, backend_names, build_index
+from index.filters import Filters, allowed_rows
 from index.model import Encoder
 from index.params import RankParams
 from index.ranker import open_ranker
@@ -55,6 +57,7 @@ class QueryResult:
     version: str
     answerable: bool = True  # False: the ranking stage judged that no passage answers the question
     confidence: float | None = None  # P(the first passage answers it), from the ranking stage
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for the whole batch it was in
 
 
 class Engine:
@@ -101,6 +104,7 @@ class Engine:
         self._sync = CorpusSync(corpus_dir)
         self._catch_up_thread: threading.Thread | None = None
         self._gave_up_on: str | None = None  # fallback version whose rebuild failed (not retried every poll)
+        self.on_build: Callable[[float, bool], None] | None = None  # (seconds, succeeded) after each build
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -294,29 +298,36 @@ class Engine:
         assert self._retriever is not None
         return self._retriever
 
-    def submit(self, question: str, top_k: int) -> Future:
-        """Queue a question; returns a concurrent future of its QueryResult."""
+    def submit(self, question: str, top_k: int, filters: Filters | None = None) -> Future:
+        """Queue a question (answered only from the articles ``filters`` allow); a future of its QueryResult."""
         self._require_ready()
         if self._stop.is_set():
             raise NotReadyError("the service is shutting down: retry against a running instance")
         assert self._batcher is not None
-        return self._batcher.submit(question, top_k)
+        return self._batcher.submit(question, top_k, filters)
 
-    def _search_batch(self, questions: list[str], top_ks: list[int]) -> list[QueryResult]:
-        """One encoder call and one search per backend for the batch (the retriever groups by candidate pool)."""
+    def _search_batch(
+        self, questions: list[str], top_ks: list[int], filters: list[Filters | None] | None = None
+    ) -> list[QueryResult]:
+        """One encoder call and one search per backend for the batch (the retriever groups by pool and mask)."""
         retriever = self.retriever
-        answered = retriever.ask_many(questions, top_ks)
-        return [QueryResult(a.hits, retriever.index.version, a.answerable, a.confidence) for a in answered]
+        index = retriever.index
+        masks = [allowed_rows(f, index.articles, index.passages) for f in filters or [None] * len(questions)]
+        timings: dict[str, float] = {}
+        answered = retriever.ask_many(questions, top_ks, allowed_rows=masks, timings=timings)
+        return [QueryResult(a.hits, index.version, a.answerable, a.confidence, timings) for a in answered]
 
     # ------------------------------------------------------------------ index updates
 
     def _build(self, force: bool = False) -> BuildSummary:
         """Build from the corpus folder and serve the result (caller holds the build lock)."""
         encoder = self._require_ready(need_index=False)
+        started, built = time.perf_counter(), False
         try:
             summary = build_index(
                 self.corpus_dir, self.index_dir, encoder, self.build_options, force=force, stop=self._stop
             )
+            built = True
         except (ValueError, FileNotFoundError) as exc:  # an empty or missing corpus folder
             raise IndexUpdateError(str(exc)) from None
         except BuildStoppedError as exc:
@@ -324,6 +335,8 @@ class Engine:
             raise
         finally:
             release_free_memory()  # a build's batches and tables would otherwise stay in the server's RSS
+            if self.on_build is not None:
+                self.on_build(time.perf_counter() - started, built)
         self._load()
         return summary
 

@@ -43,7 +43,12 @@ def describe_validation(exc: RequestValidationError) -> str:
         if kind == "json_invalid":
             messages.append('the body is not valid JSON: send {"question": "...", "top_k": 5}')
         elif kind == "extra_forbidden":
-            messages.append(f"unknown field '{where}': remove it (the fields are 'question' and 'top_k')")
+            fields = (
+                "filters take article_ids, since, until, categories and tags"
+                if where.startswith("filters.")
+                else "the fields are 'question', 'top_k' and 'filters'"
+            )
+            messages.append(f"unknown field '{where}': remove it ({fields})")
         elif kind in ("model_attributes_type", "dict_type", "model_type") and where == "body":
             messages.append('the body must be a JSON object: send {"question": "...", "top_k": 5}')
         elif kind == "missing":

@@ -11,15 +11,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ragqa import __version__
 from ragqa.settings import Settings, get_settings
 from service import errors
+from service.answering import QueryRecorder
 from service.config import engine_from_settings
 from service.engine import Engine
 from service.limits import BodySizeLimitMiddleware, body_limit_for
+from service.mcp_server import build_mcp_server
+from service.metrics import CONTENT_TYPE, HTTPMetricsMiddleware, Metrics
+from service.query_log import QueryLog
+from service.request_id import RequestIdMiddleware
 from service.routes import admin, articles, health, query
 from service.security import SecurityHeadersMiddleware
 
@@ -30,12 +35,21 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def create_app(settings: Settings, engine: Engine | None = None, start: bool = True) -> FastAPI:
     """The application; ``start`` loads model and index in the background when the app starts."""
     engine = engine or engine_from_settings(settings)
+    metrics = Metrics()
+    engine.on_build = metrics.observe_build
+    recorder = QueryRecorder(metrics, QueryLog.open(settings.query_log, settings.log_questions))
+    mcp = build_mcp_server(engine, recorder)
+    # Stateless JSON answers: every tool call is one request, so any worker can take it and nothing is kept.
+    mcp_http = mcp.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.host
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start:
             engine.start(background=True)
-        yield
+        async with mcp.session_manager.run():  # the MCP transport's task group lives as long as the app
+            yield
         engine.stop(build_timeout=settings.shutdown_timeout)
 
     app = FastAPI(
@@ -50,12 +64,22 @@ def create_app(settings: Settings, engine: Engine | None = None, start: bool = T
     )
     app.state.settings = settings
     app.state.engine = engine
-    # Added last = outermost: the headers also go on the 413s of the body limit.
+    app.state.metrics = metrics
+    app.state.recorder = recorder
+    # Added last = outermost: the headers also go on the 413s of the body limit, and every response is counted.
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HTTPMetricsMiddleware, metrics=metrics)
     errors.install(app)
     for router in (query.router, articles.router, admin.router, health.router):
         app.include_router(router)
+    app.router.routes.extend(mcp_http.routes)  # POST /mcp, through the same middlewares as the API
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(metrics.render(engine.current), media_type=CONTENT_TYPE)
+
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpus.models import Article, Passage
 from index.answer import CitedPassage
+from index.filters import FacetCount, Filters
 
 MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 50
@@ -32,6 +33,9 @@ class QueryRequest(BaseModel):
 
     question: str = Field(description="The question, in Japanese or English (1–1,000 characters).")
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True, description="How many passages (1–50).")
+    filters: Filters | None = Field(
+        None, description="Answer only from matching articles; every key is optional, lists match any value."
+    )
 
     _check = field_validator("question")(check_question)
 
@@ -60,6 +64,24 @@ class ArticleSummary(BaseModel):
     date: str
     tags: list[str]
     passages: int
+
+
+class ArticleChoice(BaseModel):
+    """An article a question can be narrowed to."""
+
+    id: str
+    title: str
+    date: str
+
+
+class Facets(BaseModel):
+    """What the filters of POST /query can take: the articles, their date range, categories and tags."""
+
+    articles: list[ArticleChoice]
+    first_date: str | None
+    last_date: str | None
+    categories: list[FacetCount]
+    tags: list[FacetCount]
 
 
 class ArticleDetail(Article):

@@ -12,8 +12,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from corpus.models import Passage
 from index.build import BuildSummary
+from index.filters import facet_counts
 from service.deps import AdminDep, EngineDep, SettingsDep
-from service.schemas import ArticleDetail, ArticleSummary, IndexUpdate, error_responses
+from service.metrics import Metrics
+from service.schemas import ArticleChoice, ArticleDetail, ArticleSummary, Facets, IndexUpdate, error_responses
 from service.uploads import OPENAPI_BODY, read_upload, validate_post
 
 router = APIRouter(tags=["articles"])
@@ -46,6 +48,27 @@ def list_articles(engine: EngineDep) -> list[ArticleSummary]:
         ArticleSummary(id=a.id, title=a.title, date=a.date, tags=a.tags, passages=counts.get(a.id, 0))
         for a in index.articles
     ]
+
+
+@router.get("/facets", response_model=Facets)
+def facets(engine: EngineDep) -> Facets:
+    """What questions can be narrowed to: the articles (newest first), dates, categories and tags with counts."""
+    articles = sorted(engine.retriever.index.articles, key=lambda a: (a.date, a.id), reverse=True)
+    dates = [a.date for a in articles]
+    return Facets(
+        articles=[ArticleChoice(id=a.id, title=a.title, date=a.date) for a in articles],
+        first_date=min(dates, default=None),
+        last_date=max(dates, default=None),
+        categories=facet_counts([a.categories for a in articles]),
+        tags=facet_counts([a.tags for a in articles]),
+    )
+
+
+def _count(request: Request, kind: str, succeeded: bool) -> None:
+    metrics: Metrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        counter = metrics.uploads if kind == "upload" else metrics.deletes
+        counter.labels("ok" if succeeded else "error").inc()
 
 
 @router.get("/articles/{article_id}", response_model=ArticleDetail, responses=error_responses(404))
@@ -104,7 +127,12 @@ async def upload_article(
     data = await read_upload(request, settings.max_upload_bytes)
     article_id = _check_id(article_id or hashlib.sha1(data).hexdigest()[:16])
     post = await asyncio.to_thread(validate_post, data, article_id)  # CPU work: keep the event loop free
-    summary = await asyncio.to_thread(engine.add_article, article_id, post, replace)
+    try:
+        summary = await asyncio.to_thread(engine.add_article, article_id, post, replace)
+    except Exception:
+        _count(request, "upload", False)
+        raise
+    _count(request, "upload", True)
     return update_response(summary, started, article_id)
 
 
@@ -114,9 +142,14 @@ async def upload_article(
     dependencies=[AdminDep],
     responses=error_responses(401, 403, 404, 409, 422, 503),
 )
-async def delete_article(article_id: Annotated[str, Path()], engine: EngineDep) -> IndexUpdate:
+async def delete_article(article_id: Annotated[str, Path()], engine: EngineDep, request: Request) -> IndexUpdate:
     """Remove a post and its passages from the corpus and the index."""
     started = time.perf_counter()
     _check_id(article_id)
-    summary = await asyncio.to_thread(engine.delete_article, article_id)
+    try:
+        summary = await asyncio.to_thread(engine.delete_article, article_id)
+    except Exception:
+        _count(request, "delete", False)
+        raise
+    _count(request, "delete", True)
     return update_response(summary, started, article_id)

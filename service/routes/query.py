@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from index.answer import cite, compose_answer
+from index.filters import Filters
+from service.answering import answer_question
 from service.deps import EngineDep
-from service.disconnect import result_unless_disconnected
 from service.engine import Engine
 from service.schemas import MAX_QUESTION_CHARS, MAX_TOP_K, QueryRequest, QueryResponse, error_responses
 
@@ -20,19 +18,9 @@ router = APIRouter(tags=["query"])
 ERRORS = error_responses(422, 503)
 
 
-async def answer(engine: Engine, request: QueryRequest, http: Request | None = None) -> Response:
-    """Run a validated question through the engine (dropped unsearched if the ``http`` client disconnects)."""
-    started = time.perf_counter()
-    future = engine.submit(request.question, request.top_k)
-    result = await (asyncio.wrap_future(future) if http is None else result_unless_disconnected(http, future))
-    body = QueryResponse(
-        question=request.question,
-        answer=compose_answer(result.hits, engine.rank_params) if result.answerable else None,
-        confidence=round(result.confidence if result.confidence is not None else 0.0, 4),
-        passages=[cite(h) for h in result.hits],
-        took_ms=round((time.perf_counter() - started) * 1000, 2),
-        index_version=result.version,
-    )
+async def answer(engine: Engine, request: QueryRequest, http: Request) -> Response:
+    """Run a validated question through the engine (dropped unsearched if the client disconnects)."""
+    body = await answer_question(engine, request, getattr(http.app.state, "recorder", None), http)
     # Serialised here, once: the model is already valid, so FastAPI's second validation pass is skipped.
     return Response(body.model_dump_json(), media_type="application/json")
 
@@ -52,7 +40,7 @@ def require_json(request: Request) -> None:
     dependencies=[Depends(require_json)],
 )
 async def post_query(body: QueryRequest, engine: EngineDep, http: Request) -> Response:
-    """Ask a question (JSON body)."""
+    """Ask a question (JSON body), optionally narrowed by ``filters``."""
     return await answer(engine, body, http)
 
 
@@ -61,11 +49,18 @@ async def get_query(
     engine: EngineDep,
     http: Request,
     q: Annotated[str, Query(description="The question.", max_length=10 * MAX_QUESTION_CHARS)],
+    http: Request,
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description="How many passages (1–50).")] = 5,
+    article: Annotated[list[str], Query(description="Only these article ids (repeatable).")] = [],  # noqa: B006
+    since: Annotated[str | None, Query(description="Articles dated on or after this day, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, Query(description="Articles dated on or before this day, YYYY-MM-DD.")] = None,
+    category: Annotated[list[str], Query(description="Articles in any of these categories (repeatable).")] = [],  # noqa: B006
+    tag: Annotated[list[str], Query(description="Articles with any of these tags (repeatable).")] = [],  # noqa: B006
 ) -> Response:
-    """Ask a question (query string), e.g. ``/query?q=メタがTPUを導入する理由は？``."""
+    """Ask a question (query string), e.g. ``/query?q=メタがTPUを導入する理由は？&category=投資分析``."""
     try:
-        request = QueryRequest(question=q, top_k=top_k)
+        filters = Filters(article_ids=article, since=since, until=until, categories=category, tags=tag)
+        request = QueryRequest(question=q, top_k=top_k, filters=None if filters.empty else filters)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
     return await answer(engine, request, http)

@@ -1,4 +1,5 @@
-// The ragqa search page: asks POST /query and renders the cited answer.
+// The ragqa search page: asks POST /query (narrowed by the filter bar) and renders the cited answer.
+// The question and the filters live in the URL (?q=…&article=…&since=…&until=…&category=…&tag=…).
 // API text is data: the DOM is built with createElement/textContent only, never innerHTML.
 (() => {
   "use strict";
@@ -13,9 +14,18 @@
   const results = document.getElementById("results");
   const answerEl = document.getElementById("answer");
   const list = document.getElementById("passages");
+  const filterBar = document.getElementById("filters");
+  const controls = {
+    article: document.getElementById("f-article"),
+    since: document.getElementById("f-since"),
+    until: document.getElementById("f-until"),
+    category: document.getElementById("f-category"),
+    tag: document.getElementById("f-tag"),
+  };
+  const FILTER_KEYS = Object.keys(controls);
 
   let controller = null; // aborts the request in flight when a newer question is asked
-  let current = null; // the question being shown (or loaded)
+  let current = null; // the search (question + filters, as a URL query) being shown or loaded
 
   const el = (tag, props = {}, children = []) => {
     const node = document.createElement(tag);
@@ -37,10 +47,75 @@
 
   const questionFromUrl = () => new URLSearchParams(window.location.search).get("q") ?? "";
 
-  const urlFor = (question) => {
-    const query = question ? `?${new URLSearchParams({ q: question })}` : "";
-    return window.location.pathname + query;
+  // ---- filters ----------------------------------------------------------------------------------
+
+  const filtersFromUrl = () => {
+    const params = new URLSearchParams(window.location.search);
+    return Object.fromEntries(FILTER_KEYS.map((key) => [key, params.get(key) ?? ""]));
   };
+
+  const readFilters = () => Object.fromEntries(FILTER_KEYS.map((key) => [key, controls[key].value]));
+
+  const hasFilters = (filters) => FILTER_KEYS.some((key) => filters[key]);
+
+  // A value the options do not offer (an old link, facets not loaded) is kept as an option of its own.
+  const writeFilters = (filters) => {
+    for (const key of FILTER_KEYS) {
+      const control = controls[key];
+      const value = filters[key] || "";
+      if (control.tagName === "SELECT" && value && ![...control.options].some((o) => o.value === value)) {
+        control.append(el("option", { value, text: value }));
+      }
+      control.value = value;
+    }
+  };
+
+  // The filters as POST /query takes them.
+  const apiFilters = (filters) => {
+    const body = {};
+    if (filters.article) body.article_ids = [filters.article];
+    if (filters.since) body.since = filters.since;
+    if (filters.until) body.until = filters.until;
+    if (filters.category) body.categories = [filters.category];
+    if (filters.tag) body.tags = [filters.tag];
+    return body;
+  };
+
+  const fillSelect = (select, options) => {
+    const [all] = select.options;
+    select.replaceChildren(all, ...options.map(([value, text]) => el("option", { value, text })));
+  };
+
+  // The choices come from GET /facets; without them the bar still works with the values in the URL.
+  const loadFacets = async () => {
+    try {
+      const response = await fetch("facets", { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const facets = await response.json();
+      fillSelect(
+        controls.article,
+        (facets.articles || []).map((a) => [a.id, `${a.title}（${formatDate(a.date)}）`]),
+      );
+      fillSelect(controls.category, (facets.categories || []).map((c) => [c.value, `${c.value} (${c.articles})`]));
+      fillSelect(controls.tag, (facets.tags || []).map((t) => [t.value, `${t.value} (${t.articles})`]));
+      for (const key of ["since", "until"]) {
+        if (facets.first_date) controls[key].min = facets.first_date;
+        if (facets.last_date) controls[key].max = facets.last_date;
+      }
+    } catch {
+      // Offline or not ready: the bar keeps its "all" options.
+    }
+  };
+
+  const urlFor = (question, filters = {}) => {
+    const params = new URLSearchParams();
+    if (question) params.set("q", question);
+    for (const key of FILTER_KEYS) if (filters[key]) params.set(key, filters[key]);
+    const query = params.toString();
+    return window.location.pathname + (query ? `?${query}` : "");
+  };
+
+  const searchKey = (question, filters) => urlFor(question, filters);
 
   // ---- errors -----------------------------------------------------------------------------------
 
@@ -61,6 +136,9 @@
     const detail = detailText(body);
     const chars = [...question].length;
     if (status === 422 || status === 400) {
+      if (/\b(since|until)\b/.test(detail)) {
+        return { title: "絞り込みの日付を確認してください（開始日は終了日より前に）。", detail };
+      }
       if (!question.trim()) return { title: "質問を入力してください。", detail: detail || "Please type a question." };
       if (chars > MAX_CHARS) {
         return {
@@ -190,6 +268,10 @@
     const byRank = new Map(passages.map((p) => [p.rank, p]));
     if (passages.length && data.answer) {
       answerEl.replaceChildren(...renderAnswer(data.answer, byRank));
+    } else if (!passages.length && hasFilters(readFilters())) {
+      answerEl.replaceChildren(
+        document.createTextNode("絞り込みに合う記事が見つかりませんでした。条件を広げてお試しください。"),
+      );
     } else if (passages.length && data.answer === null) {
       // The ranking stage judged that no passage answers: say so, and still list the closest passages.
       answerEl.replaceChildren(
@@ -211,7 +293,8 @@
   // ---- asking -----------------------------------------------------------------------------------
 
   const ask = async (question) => {
-    current = question;
+    const filters = readFilters();
+    current = searchKey(question, filters);
     if (controller) controller.abort();
     const mine = new AbortController();
     controller = mine;
@@ -223,7 +306,7 @@
       const response = await fetch("query", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ question, top_k: TOP_K }),
+        body: JSON.stringify({ question, top_k: TOP_K, filters: apiFilters(filters) }),
         signal: mine.signal,
       });
       let body = null;
@@ -285,15 +368,36 @@
       showEmpty();
       return;
     }
-    if (question !== questionFromUrl()) history.pushState({ q: question }, "", urlFor(question));
+    const url = urlFor(question, readFilters());
+    if (url !== window.location.pathname + window.location.search) history.pushState({ q: question }, "", url);
     ask(question);
   });
 
-  // Back/forward: show the question in the URL (a change of #passage-n alone keeps the results).
+  // A changed filter re-asks the question on screen (and is kept in the URL even before one is asked).
+  filterBar.addEventListener("change", () => {
+    const question = current ? questionFromUrl() : "";
+    const url = urlFor(question, readFilters());
+    if (url === window.location.pathname + window.location.search) return; // e.g. "input" then "change"
+    if (question.trim()) {
+      history.pushState({ q: question }, "", url);
+      ask(question);
+    } else {
+      history.replaceState(null, "", url);
+    }
+  });
+
+  document.getElementById("f-clear").addEventListener("click", () => {
+    writeFilters({});
+    filterBar.dispatchEvent(new Event("change"));
+  });
+
+  // Back/forward: show the search in the URL (a change of #passage-n alone keeps the results).
   window.addEventListener("popstate", () => {
     const question = questionFromUrl();
-    if (question === current) return;
+    const filters = filtersFromUrl();
+    if (searchKey(question, filters) === current) return;
     input.value = question;
+    writeFilters(filters);
     if (question.trim()) ask(question);
     else reset();
   });
@@ -305,13 +409,19 @@
     if (target) target.focus({ preventScroll: true });
   });
 
-  const initial = questionFromUrl();
-  if (initial.trim()) {
+  // The filter choices load first, so the URL's filters can be shown as chosen before the question is asked.
+  const start = async () => {
+    const initial = questionFromUrl();
     input.value = initial;
-    ask(initial);
-  } else {
-    current = "";
-    setState("idle");
-    input.focus();
-  }
+    if (!initial.trim()) {
+      current = "";
+      setState("idle");
+      input.focus();
+    }
+    await loadFacets();
+    writeFilters(filtersFromUrl());
+    filterBar.dataset.ready = "true";
+    if (initial.trim() && current === null) ask(initial);
+  };
+  start();
 })();

@@ -101,3 +101,38 @@ def test_highlight_score_is_the_best_sentence_cosine(retriever: HybridRetriever)
     for hit in retriever.search(question, 5):
         cosines = table.vectors[table.rows(hit.row)] @ vector
         assert hit.highlight_score == pytest.approx(float(cosines.max()), abs=1e-6)
+
+
+def _mask(retriever: HybridRetriever, article_ids: set[str]):
+    import numpy as np
+
+    return np.array([p.article_id in article_ids for p in retriever.index.passages])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_filter_fills_top_k_from_the_allowed_article(retriever: HybridRetriever, mode) -> None:
+    # The Helios post does not answer this question, so a post-filter would keep few or none of the top k.
+    helios = "004_8914f1a2936a845c"
+    mask = _mask(retriever, {helios})
+    k = 8
+    assert mask.sum() >= k
+    hits = retriever.search("メタがTPUを導入する理由は？", k, mode, allowed_rows=mask)
+    assert len(hits) == k
+    assert {h.passage.article_id for h in hits} == {helios}
+
+
+def test_a_batch_with_different_filters_answers_each_within_its_own(retriever: HybridRetriever) -> None:
+    meta, helios = META, "004_8914f1a2936a845c"
+    question = "メタがTPUを導入する理由は？"
+    timings: dict[str, float] = {}
+    unfiltered, only_helios, only_meta, nothing = retriever.search_many(
+        [question] * 4,
+        5,
+        allowed_rows=[None, _mask(retriever, {helios}), _mask(retriever, {meta}), _mask(retriever, set())],
+        timings=timings,
+    )
+    assert [h.passage.id for h in unfiltered] == [h.passage.id for h in retriever.search(question, 5)]
+    assert {h.passage.article_id for h in only_helios} == {helios} and len(only_helios) == 5
+    assert {h.passage.article_id for h in only_meta} == {meta}
+    assert nothing == []
+    assert set(timings) == {"encode", "dense", "lexical", "rank"} and all(t > 0 for t in timings.values())

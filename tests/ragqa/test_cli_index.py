@@ -86,3 +86,23 @@ def test_eval_prints_the_tables_and_writes_the_report(env: Path) -> None:
     assert (report.parent / "mrr_by_type_en.png").exists()
     rows = json.loads((report.parent / "results.json").read_text(encoding="utf-8"))["rows"]
     assert {r["slice"] for r in rows if r["configuration"] == "hybrid" and r["group"] == "lang"} == {"all", "ja", "en"}
+
+
+def test_ask_with_filters_answers_only_from_the_matching_articles(env: Path) -> None:
+    helios = "004_8914f1a2936a845c"
+    result = runner.invoke(
+        app,
+        ["ask", "メタがTPUを導入する理由は？", "--json", "--top-k", "4", "--article", helios, "--since", "2025-12-01"],
+    )
+    assert result.exit_code == 0, result.output
+    passages = json.loads(result.stdout)["passages"]
+    assert len(passages) == 4 and {p["article_id"] for p in passages} == {helios}
+    result = runner.invoke(app, ["ask", "TPU", "--json", "--category", "AI導入戦略", "--tag", "Google"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["passages"] == []
+
+
+def test_ask_with_a_malformed_date_says_the_format(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "TPU", "--until", "12/01/2025"])
+    assert result.exit_code == 2
+    assert "until must be a calendar day written YYYY-MM-DD" in result.output

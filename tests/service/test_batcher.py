@@ -10,7 +10,7 @@ def test_waiting_questions_share_one_call_and_get_their_own_results() -> None:
     calls: list[list[str]] = []
     gate = threading.Event()
 
-    def handle(questions: list[str], top_ks: list[int]) -> list[str]:
+    def handle(questions: list[str], top_ks: list[int], filters: list) -> list[str]:
         gate.wait(5)
         calls.append(questions)
         return [f"{q}:{k}" for q, k in zip(questions, top_ks)]
@@ -27,7 +27,7 @@ def test_waiting_questions_share_one_call_and_get_their_own_results() -> None:
 
 
 def test_a_lone_question_is_not_delayed() -> None:
-    batcher = SearchBatcher(lambda qs, ks: qs)
+    batcher = SearchBatcher(lambda qs, ks, fs: qs)
     started = time.perf_counter()
     assert batcher.submit("x", 1).result(5) == "x"
     assert time.perf_counter() - started < 0.5
@@ -35,7 +35,7 @@ def test_a_lone_question_is_not_delayed() -> None:
 
 
 def test_a_failing_batch_fails_each_of_its_questions_and_the_worker_survives() -> None:
-    def handle(questions, top_ks):
+    def handle(questions, top_ks, filters):
         if "boom" in questions:
             raise ValueError("boom")
         return questions
@@ -50,7 +50,7 @@ def test_a_failing_batch_fails_each_of_its_questions_and_the_worker_survives() -
 def test_a_bad_question_does_not_fail_the_others_in_its_batch() -> None:
     gate = threading.Event()
 
-    def handle(questions, top_ks):
+    def handle(questions, top_ks, filters):
         gate.wait(5)
         if "boom" in questions:
             raise ValueError("boom")

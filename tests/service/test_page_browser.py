@@ -240,3 +240,76 @@ def test_phone_width_has_no_horizontal_scroll(server: str, browser, tmp_path: Pa
     finally:
         context.close()
     assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
+
+
+HELIOS_ARTICLE = "004_8914f1a2936a845c"
+FOXCONN_ARTICLE = "001_ef0b94e0c9148836"
+
+
+def _articles_shown(page) -> set[str]:
+    return {li.get_attribute("data-article-id") for li in page.locator("#passages > li").all()}
+
+
+def _params(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def _set_date(page, selector: str, value: str, announce: bool = True) -> None:
+    """Type a date as a picker would leave it, then (if ``announce``) fire the one "change" the page reacts to."""
+    page.locator(selector).evaluate("(el, value) => { el.value = value; }", value)
+    if announce:
+        page.locator(selector).dispatch_event("change")
+
+
+def test_filter_bar_narrows_the_answer_updates_the_url_and_survives_reload(server: str, page) -> None:
+    from playwright.sync_api import expect
+
+    # A link with a filter: the Meta question answered only from the Helios post.
+    page.goto(f"{server}/?q={quote(QUESTION_JA)}&article={HELIOS_ARTICLE}")
+    _expect_results(page, QUESTION_JA)
+    expect(page.locator("#f-article")).to_have_value(HELIOS_ARTICLE)
+    expect(page.locator("#passages > li")).to_have_count(5, timeout=WAIT_MS)
+    assert _articles_shown(page) == {HELIOS_ARTICLE}
+
+    # The bar offers the facets; choosing a category re-asks and is written into the URL.
+    page.locator("#f-article").select_option("")
+    expect(page.locator("#f-category option[value='AI導入戦略']")).to_have_count(1)
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/query"):
+        page.locator("#f-category").select_option("AI導入戦略")
+    expect(page).to_have_url(re.compile(r"category="), timeout=WAIT_MS)
+    _expect_results(page, QUESTION_JA)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE, timeout=WAIT_MS)
+    assert _articles_shown(page) == {FOXCONN_ARTICLE}
+    params = _params(page.url)
+    assert params["q"] == [QUESTION_JA] and params["category"] == ["AI導入戦略"] and "article" not in params
+
+    # Reload: the same question, filter and answer.
+    page.reload()
+    _expect_results(page, QUESTION_JA)
+    expect(page.locator("#f-category")).to_have_value("AI導入戦略")
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE, timeout=WAIT_MS)
+
+    # A date range no post falls in: no passages, and a message that says why.
+    _set_date(page, "#f-since", "2030-01-01")
+    expect(page).to_have_url(re.compile(r"since=2030-01-01"))
+    expect(page.locator("body")).to_have_attribute("data-state", "results", timeout=WAIT_MS)
+    expect(page.locator("#passages > li")).to_have_count(0, timeout=WAIT_MS)
+    expect(page.locator("#answer")).to_contain_text("絞り込みに合う記事が見つかりませんでした")
+
+    # Back restores the previous filters and their answer.
+    page.go_back()
+    expect(page.locator("#f-since")).to_have_value("")
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", FOXCONN_ARTICLE, timeout=WAIT_MS)
+
+    # An impossible range (since after until) is the API's 422, worded as a date problem.
+    _set_date(page, "#f-until", "2025-01-01", announce=False)
+    with page.expect_response(lambda r: urlsplit(r.url).path == "/query") as answered:
+        _set_date(page, "#f-since", "2025-12-31")
+    assert answered.value.status == 422
+    expect(page.locator("#error")).to_contain_text("日付", timeout=WAIT_MS)
+
+    # Clearing the filters asks again over every post.
+    page.locator("#f-clear").click()
+    _expect_results(page, QUESTION_JA)
+    expect(page.locator("#passages > li").first).to_have_attribute("data-article-id", META_TPU_ARTICLE, timeout=WAIT_MS)
+    assert set(_params(page.url)) == {"q"}
