@@ -49,7 +49,6 @@ async def get_query(
     engine: EngineDep,
     http: Request,
     q: Annotated[str, Query(description="The question.", max_length=10 * MAX_QUESTION_CHARS)],
-    http: Request,
     top_k: Annotated[int, Query(ge=1, le=MAX_TOP_K, description="How many passages (1–50).")] = 5,
     article: Annotated[list[str], Query(description="Only these article ids (repeatable).")] = [],  # noqa: B006
     since: Annotated[str | None, Query(description="Articles dated on or after this day, YYYY-MM-DD.")] = None,
