@@ -187,7 +187,7 @@ def load_version(
     if model is not None and manifest.model != model:
         raise IndexModelMismatchError(
             f"the index in {folder.parent.parent} was built with model {manifest.model!r}, but the configured "
-            f"model (RAGQA_MODEL with RAGQA_ADAPTER) is {model!r}: run `ragqa index` to re-embed it for this model"
+            f"model (RAGQA_MODEL with RAGQA_ADAPTER) is {model!r}: run `ragqa index` to rebuild it for this model"
         )
     if variant is not None and vector_group(manifest.variant) != vector_group(variant):
         raise IndexModelMismatchError(
