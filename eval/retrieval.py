@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["CONFIGURATIONS", "DEFAULT_CONFIGURATION", "Ranking", "Retrieved", "retrieve"]
 
 CONFIGURATIONS: tuple[str, ...] = ("bm25", "dense", "rrf", "hybrid", "ranked")
-DEFAULT_CONFIGURATION = "hybrid"
+DEFAULT_CONFIGURATION = "ranked"
 
 
 @dataclass
