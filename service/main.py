@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from ragqa import __version__
 from ragqa.settings import Settings, get_settings
@@ -21,7 +22,7 @@ from service.answering import QueryRecorder
 from service.config import engine_from_settings
 from service.engine import Engine
 from service.limits import BodySizeLimitMiddleware, body_limit_for
-from service.mcp_server import build_mcp_server
+from service.mcp_server import StreamableHTTPEndpoint, build_mcp_server
 from service.metrics import CONTENT_TYPE, HTTPMetricsMiddleware, Metrics
 from service.query_log import QueryLog
 from service.request_id import RequestIdMiddleware
@@ -38,17 +39,13 @@ def create_app(settings: Settings, engine: Engine | None = None, start: bool = T
     metrics = Metrics()
     engine.on_build = metrics.observe_build
     recorder = QueryRecorder(metrics, QueryLog.open(settings.query_log, settings.log_questions))
-    mcp = build_mcp_server(engine, recorder)
-    # Stateless JSON answers: every tool call is one request, so any worker can take it and nothing is kept.
-    mcp_http = mcp.streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=settings.host
-    )
+    mcp_http = StreamableHTTPEndpoint(build_mcp_server(engine, recorder), settings.host)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if start:
             engine.start(background=True)
-        async with mcp.session_manager.run():  # the MCP transport's task group lives as long as the app
+        async with mcp_http.run():  # the MCP transport's task group lives as long as the app
             yield
         engine.stop(build_timeout=settings.shutdown_timeout)
 
@@ -74,7 +71,7 @@ def create_app(settings: Settings, engine: Engine | None = None, start: bool = T
     errors.install(app)
     for router in (query.router, articles.router, admin.router, health.router):
         app.include_router(router)
-    app.router.routes.extend(mcp_http.routes)  # POST /mcp, through the same middlewares as the API
+    app.router.routes.append(Route("/mcp", endpoint=mcp_http))  # through the same middlewares as the API
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -6,6 +6,8 @@ Read-only by construction (no upload or delete tool). One server object serves b
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import HTTPException
@@ -13,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
+from starlette.types import Receive, Scope, Send
 
 from index.filters import Filters
 from ragqa import __version__
@@ -87,3 +90,28 @@ def build_mcp_server(engine: Engine, recorder: QueryRecorder | None = None) -> M
             raise ToolError(str(exc)) from None
 
     return server
+
+
+class StreamableHTTPEndpoint:
+    """``/mcp`` inside the web app: stateless JSON answers, through the app's own middlewares.
+
+    The SDK's session manager runs only once, but an app's lifespan may run more than once (tests enter it
+    per client), so each ``run()`` makes a new manager and requests go to the current one.
+    """
+
+    def __init__(self, server: MCPServer, host: str) -> None:
+        self.server = server
+        self.host = host  # on 127.0.0.1/localhost the SDK accepts only local Host/Origin headers
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """Serve requests for as long as the block runs (the app's lifespan)."""
+        # Stateless: every tool call is one request, so any worker can take it and nothing is kept.
+        self.server.streamable_http_app(
+            streamable_http_path="/mcp", stateless_http=True, json_response=True, host=self.host
+        )
+        async with self.server.session_manager.run():
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.server.session_manager.handle_request(scope, receive, send)
