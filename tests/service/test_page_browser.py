@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-READY_TIMEOUT_S = 180  # first start builds the index (and may materialise the model)
+READY_TIMEOUT_S = 600  # first start builds the index (and may materialise and export the model)
 WAIT_MS = 30_000  # a query embeds the question on CPU: well under a second, but CI machines are slow
 
 QUESTION_EN = "Why would Meta adopt Google's TPUs?"
