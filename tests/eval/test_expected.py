@@ -9,6 +9,7 @@ import pytest
 from eval.questions import load_questions
 from eval.retrieval import DEFAULT_CONFIGURATION
 from eval.run import EXPECTED_PATH, evaluate, question_ids_sha256, select_split, tolerance
+from index.ranker import open_ranker
 from index.retriever import HybridRetriever
 from index.version import load_latest
 
@@ -34,7 +35,10 @@ def test_default_holds_the_expected_scores(built_index, encoder) -> None:
     _, _, index_dir, _ = built_index
     loaded, _ = load_latest(index_dir, encoder.name)
     result = evaluate(
-        HybridRetriever(loaded, encoder), load_questions(), [DEFAULT_CONFIGURATION], split=EXPECTED["split"]
+        HybridRetriever(loaded, encoder, ranker=open_ranker(loaded)),
+        load_questions(),
+        [DEFAULT_CONFIGURATION],
+        split=EXPECTED["split"],
     )
     drops = []
     for lang, cells in EXPECTED["scores"].items():

@@ -88,7 +88,7 @@ class ScriptedRetriever:
 
 
 def test_scores_per_slice_and_unanswerable_left_out() -> None:
-    result = evaluate(ScriptedRetriever(), QUESTIONS, ["bm25", "hybrid"], split="test")  # type: ignore[arg-type]
+    result = evaluate(ScriptedRetriever(), QUESTIONS, ["bm25", "hybrid"], split="test", default="hybrid")  # type: ignore[arg-type]
     assert result.configurations == ["hybrid", "bm25"]  # the default first
     assert (result.questions, result.unanswerable) == (4, 1)
     bm25_all = result.row("bm25", "lang", "all")
@@ -109,7 +109,9 @@ def test_scores_per_slice_and_unanswerable_left_out() -> None:
 
 
 def test_report_tables_chart_and_expected(tmp_path: Path) -> None:
-    result = evaluate(ScriptedRetriever(), QUESTIONS, ["bm25"], split="test", command="ragqa eval --split test")  # type: ignore[arg-type]
+    result = evaluate(
+        ScriptedRetriever(), QUESTIONS, ["bm25"], split="test", default="hybrid", command="ragqa eval --split test"
+    )  # type: ignore[arg-type]
     text = format_tables(result)
     assert "1 unanswerable excluded" in text and "p=0.125" in text
     report = write_report(result, tmp_path / "report" / "README.md")
@@ -121,7 +123,7 @@ def test_report_tables_chart_and_expected(tmp_path: Path) -> None:
 
 
 def test_expected_scores_come_from_the_test_split_only(tmp_path: Path) -> None:
-    result = evaluate(ScriptedRetriever(), QUESTIONS, ["hybrid"], split="dev")  # type: ignore[arg-type]
+    result = evaluate(ScriptedRetriever(), QUESTIONS, ["hybrid"], split="dev", default="hybrid")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="--split test"):
         write_expected(result, tmp_path / "expected.json")
 
@@ -129,7 +131,7 @@ def test_expected_scores_come_from_the_test_split_only(tmp_path: Path) -> None:
 def test_questions_without_split_are_refused() -> None:
     unsplit = [*QUESTIONS, QUESTIONS[0].model_copy(update={"id": "x", "split": None})]
     with pytest.raises(ValueError, match="eval.split"):
-        evaluate(ScriptedRetriever(), unsplit, ["hybrid"], split="test")  # type: ignore[arg-type]
+        evaluate(ScriptedRetriever(), unsplit, ["hybrid"], split="test", default="hybrid")  # type: ignore[arg-type]
 
 
 def test_tolerance_is_the_larger_of_half_the_ci_and_two_points() -> None:
@@ -149,7 +151,7 @@ class AbstainingRetriever(ScriptedRetriever):
 
 
 def test_abstention_is_reported_once_results_carry_an_answer() -> None:
-    result = evaluate(AbstainingRetriever(), QUESTIONS, ["hybrid"], split="test")  # type: ignore[arg-type]
+    result = evaluate(AbstainingRetriever(), QUESTIONS, ["hybrid"], split="test", default="hybrid")  # type: ignore[arg-type]
     assert result.abstention["hybrid"] == {
         "unanswerable": 1,
         "abstention_rate": 1.0,
