@@ -14,18 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from corpus.files import file_lock, write_json
+from corpus.files import file_lock
 from index.model.base import ModelError
-from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, _make_readable, materialise_e5_small
+from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, building_folder, materialise_e5_small, publish_folder
 
 logger = logging.getLogger(__name__)
 
@@ -187,21 +185,9 @@ def materialise_adapted(cache_dir: Path, adapter_dir: Path) -> Path:
             for leftover in cache_dir.glob(f".{name}.*"):  # from a crashed build
                 shutil.rmtree(leftover, ignore_errors=True)
             started = time.perf_counter()
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=cache_dir))
-            try:
+            with building_folder(target) as tmp:
                 build_adapted(base_folder, adapter_dir, tmp)
-                write_json(tmp / MARKER_FILE, expected, indent=2)  # last: a folder without it is incomplete
-                _make_readable(tmp)
-                old = None
-                if target.exists():
-                    old = cache_dir / f".{name}.old-{os.getpid()}"
-                    os.replace(target, old)
-                os.replace(tmp, target)
-                if old is not None:
-                    shutil.rmtree(old, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+                publish_folder(tmp, target, tmp / MARKER_FILE, expected)
             logger.info("merged the adapter %s into %s in %.1f s", adapter_dir, target, time.perf_counter() - started)
     except OSError as exc:
         raise ModelError(
