@@ -181,8 +181,6 @@ def materialise_adapted(cache_dir: Path, adapter_dir: Path) -> Path:
         with file_lock(cache_dir / ".build.lock"):  # one build at a time, across processes
             if is_built(target, expected):  # another process built it meanwhile
                 return target
-            for leftover in cache_dir.glob(f".{name}.*"):  # from a crashed build
-                shutil.rmtree(leftover, ignore_errors=True)
             started = time.perf_counter()
             with building_folder(target) as tmp:
                 build_adapted(base_folder, adapter_dir, tmp)

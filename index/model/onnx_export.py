@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -159,8 +158,6 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
     with file_lock(model_folder.parent / ".build.lock"):  # the lock materialise_e5_small takes
         if not force and has_export(model_folder, int8):  # another process exported it meanwhile
             return target
-        for leftover in model_folder.glob(f".{ONNX_DIR}.*"):  # from a crashed export
-            shutil.rmtree(leftover, ignore_errors=True)
         with building_folder(target) as tmp:
             files: dict[str, dict[str, Any]] = {}
             variants = ["onnx-fp32", "onnx-int8"] if int8 else ["onnx-fp32"]
