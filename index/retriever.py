@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, ParamSpec
 
 import numpy as np
 
@@ -88,6 +88,19 @@ def _timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
             timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - started
 
 
+P = ParamSpec("P")
+
+
+def _hits_only(ask: Callable[P, list[Answered]]) -> Callable[P, list[list[SearchHit]]]:
+    """``ask`` (``HybridRetriever.ask_many``) keeping only each question's ranked passages."""
+
+    def search_many(*args: P.args, **kwargs: P.kwargs) -> list[list[SearchHit]]:
+        """Ranked passages for a batch of questions: :meth:`ask_many`'s arguments, its hits only."""
+        return [a.hits for a in ask(*args, **kwargs)]
+
+    return search_many
+
+
 class HybridRetriever:
     """BM25 + FAISS over one loaded index version, fused per question."""
 
@@ -118,24 +131,6 @@ class HybridRetriever:
         """Ranked passages for one question (only from ``allowed_rows``, a bool mask over rows, if given)."""
         return self.search_many([question], top_k, mode, allowed_rows=[allowed_rows])[0]
 
-    def search_many(
-        self,
-        questions: list[str],
-        top_k: int | list[int] = 5,
-        mode: Mode | None = None,
-        vectors: np.ndarray | None = None,
-        allowed_rows: Sequence[np.ndarray | None] | None = None,
-        timings: dict[str, float] | None = None,
-    ) -> list[list[SearchHit]]:
-        """Ranked passages for a batch of questions, ``top_k`` for all or one per question.
-
-        Pass ``vectors`` if the questions are already encoded. ``allowed_rows`` (one bool row mask or None per
-        question) restricts a question to those rows inside each backend, before its top k are taken.
-        Questions with the same candidate pool (which grows with top_k) and mask share one search per backend.
-        ``timings``, if given, gets the seconds spent per stage ("encode", "dense", "lexical", "rank") added.
-        """
-        return [a.hits for a in self.ask_many(questions, top_k, mode, vectors, allowed_rows, timings)]
-
     def ask_many(
         self,
         questions: list[str],
@@ -145,7 +140,14 @@ class HybridRetriever:
         allowed_rows: Sequence[np.ndarray | None] | None = None,
         timings: dict[str, float] | None = None,
     ) -> list[Answered]:
-        """Like :meth:`search_many`, and in mode 'ranked' also whether (and how surely) the corpus answers."""
+        """Ranked passages for a batch of questions, ``top_k`` for all or one per question, and in mode 'ranked'
+        also whether (and how surely) the corpus answers each.
+
+        Pass ``vectors`` if the questions are already encoded. ``allowed_rows`` (one bool row mask or None per
+        question) restricts a question to those rows inside each backend, before its top k are taken.
+        Questions with the same candidate pool (which grows with top_k) and mask share one search per backend.
+        ``timings``, if given, gets the seconds spent per stage ("encode", "dense", "lexical", "rank") added.
+        """
         mode = mode or self.default_mode
         if mode == "ranked" and self.ranker is None:
             raise ValueError("mode 'ranked' needs a ranker file (index/ranker.json): train one or use 'hybrid'")
@@ -182,6 +184,9 @@ class HybridRetriever:
                     ranked = self._rank(questions[i], vectors[i], dense, lexical, mode, best)
                     results[i] = Answered(self._hits(ranked, top_ks[i], best))
         return results
+
+    # The same arguments as ask_many, one definition: for callers that want only the ranked passages.
+    search_many = _hits_only(ask_many)
 
     def _ranked(
         self, question: str, vector: np.ndarray, dense: Hits, lexical: Hits, top_k: int, best: _BestSentences

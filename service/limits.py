@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.asgi import HttpMiddleware
+
 QUERY_BODY_BYTES = 16 * 1024  # a question is at most 1,000 characters (≤ 4 KB of UTF-8) plus JSON framing
 UPLOAD_SLACK_BYTES = 64 * 1024  # multipart framing around the file
 OTHER_BODY_BYTES = 64 * 1024  # every other route takes no body or a tiny one
@@ -53,17 +55,15 @@ def _too_large(limit: int, advice: str) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": body}
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Answer 413 to request bodies over the limit for their route, before they are read into memory."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], tuple[int, str]]) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, refusing its body once it is over the route's limit."""
         limit, advice = self.limit_for(scope["method"], scope["path"])
         start, body = _too_large(limit, advice)
         declared = dict(scope["headers"]).get(b"content-length", b"")

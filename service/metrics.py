@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.retriever import HybridRetriever
+from service.asgi import HttpMiddleware
 
 OUTCOMES = ("answered", "abstained", "error")
 STAGES = ("encode", "lexical", "dense", "rank", "total")
@@ -88,17 +89,15 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class HTTPMetricsMiddleware:
+class HTTPMetricsMiddleware(HttpMiddleware):
     """Count and time every HTTP request by its route template (``/articles/{article_id}``), not its path."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, counting and timing it."""
         started = time.perf_counter()
         status = 500  # if the app dies before answering, the server answers 500
 

@@ -6,8 +6,9 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from service.asgi import HttpMiddleware, adding_headers
 
 HEADER = "X-Request-ID"
 # A client's id is echoed only if it is short and plain, so it cannot forge log lines or headers.
@@ -21,26 +22,15 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Take or make the request's id, expose it to handlers (``current_request_id``), send it back."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request with its id set, and return the id in the response's headers."""
         sent = dict(scope["headers"]).get(HEADER.lower().encode(), b"").decode("latin-1").strip()
         request_id = sent if _SANE_ID.fullmatch(sent) else new_request_id()
         token = current_request_id.set(request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = request_id
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, adding_headers(send, {HEADER: request_id}))
         finally:
             current_request_id.reset(token)

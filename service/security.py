@@ -6,10 +6,10 @@ import os
 import re
 from pathlib import Path
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ragqa.settings import Settings
+from service.asgi import HttpMiddleware, adding_headers
 
 # The search page loads its script and stylesheet from /static and builds the DOM with textContent,
 # so nothing inline is needed; framing is refused against clickjacking.
@@ -21,25 +21,12 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Add SECURITY_HEADERS to every HTTP response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, adding SECURITY_HEADERS to its response."""
+        await self.app(scope, receive, adding_headers(send, SECURITY_HEADERS))
 
 
 def _absolute_path_pattern() -> re.Pattern[str]:

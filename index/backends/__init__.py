@@ -4,6 +4,7 @@ base.py     ``Hits``, ``Documents``, ``Queries`` and the ``Backend`` protocol
 lexical.py  BM25 (bm25s) over fugashi tokens
 dense.py    FAISS inner product over unit vectors (flat, HNSW or IVF)
 milvus.py   both roles in one Milvus collection per version (ragqa[milvus]; milvus_connect.py connects)
+milvus_collection.py  that collection: schema, bulk insert, versions by alias, filter expressions
 
 A new backend is one class plus one line in ``BACKENDS``; a version stores each in its own sub-folder.
 """

@@ -14,18 +14,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from corpus.files import file_lock, write_json
+from corpus.files import file_lock
 from index.model.base import ModelError
-from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, _make_readable, materialise_e5_small
+from index.model.materialise import (
+    DEFAULT_MODEL,
+    MARKER_FILE,
+    building_folder,
+    is_built,
+    materialise_e5_small,
+    publish_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -142,14 +147,6 @@ def _adapted_marker(base_folder: Path, adapter_dir: Path, fingerprint: str) -> d
     }
 
 
-def _is_current(folder: Path, expected: dict[str, Any]) -> bool:
-    try:
-        found = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return found == expected and (folder / "model.safetensors").is_file()
-
-
 def build_adapted(base_folder: Path, adapter_dir: Path, folder: Path) -> None:
     """Write into the empty ``folder`` the sentence-transformers folder ``base_folder`` with the adapter merged."""
     from safetensors.numpy import load_file, save_file
@@ -178,30 +175,16 @@ def materialise_adapted(cache_dir: Path, adapter_dir: Path) -> Path:
     name = adapted_name(fingerprint)
     target = cache_dir / name
     expected = _adapted_marker(base_folder, adapter_dir, fingerprint)
-    if _is_current(target, expected):
+    if is_built(target, expected):
         return target
     try:
         with file_lock(cache_dir / ".build.lock"):  # one build at a time, across processes
-            if _is_current(target, expected):  # another process built it meanwhile
+            if is_built(target, expected):  # another process built it meanwhile
                 return target
-            for leftover in cache_dir.glob(f".{name}.*"):  # from a crashed build
-                shutil.rmtree(leftover, ignore_errors=True)
             started = time.perf_counter()
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=cache_dir))
-            try:
+            with building_folder(target) as tmp:
                 build_adapted(base_folder, adapter_dir, tmp)
-                write_json(tmp / MARKER_FILE, expected, indent=2)  # last: a folder without it is incomplete
-                _make_readable(tmp)
-                old = None
-                if target.exists():
-                    old = cache_dir / f".{name}.old-{os.getpid()}"
-                    os.replace(target, old)
-                os.replace(tmp, target)
-                if old is not None:
-                    shutil.rmtree(old, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+                publish_folder(tmp, target, tmp / MARKER_FILE, expected)
             logger.info("merged the adapter %s into %s in %.1f s", adapter_dir, target, time.perf_counter() - started)
     except OSError as exc:
         raise ModelError(

