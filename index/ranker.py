@@ -136,7 +136,7 @@ class PoolRanker:
         self.index = index
         self.models = models
         texts = [p.text for p in index.passages]
-        self.lexical = index.backends[LEXICAL]
+        self.lexical = _scoring_bm25(index)
         self.tokenize = japanese_tokenizer("lemma", drop_stopwords=True)
         self.char_bm25 = CharBigramBM25(texts)
         self.bridge = GlossBridge(texts)
@@ -197,3 +197,19 @@ def open_ranker(index: LoadedIndex, path: Path | None = None) -> PoolRanker | No
     except RankerFileError as exc:
         logger.error("ranking stage off, answers use the hybrid ranking without abstention: %s", exc)
         return None
+
+
+def _scoring_bm25(index: LoadedIndex) -> Any:
+    """The index's BM25 backend if it scores every row (bm25s), else an in-process one over the same documents.
+
+    The features need a score for every pool row; a remote backend (Milvus) returns only its top hits.
+    """
+    lexical = index.backends[LEXICAL]
+    if hasattr(lexical, "scores"):
+        return lexical
+    from index.backends import BM25Backend, Documents
+    from index.documents import document_text
+
+    local = BM25Backend("lemma")
+    local.build(Documents([document_text(p, index.manifest.document_format) for p in index.passages]))  # type: ignore[arg-type]
+    return local

@@ -65,7 +65,7 @@ def test_new_post_embeds_only_its_passages_and_removal_drops_them(index_copy: Se
 
 
 def test_index_built_for_another_model_is_refused(index_copy: Settings) -> None:
-    with pytest.raises(IndexModelMismatchError, match="run `ragqa index` to re-embed"):
+    with pytest.raises(IndexModelMismatchError, match="run `ragqa index`"):
         load_latest(index_copy.index_dir, "some-other-model")
 
 

@@ -71,7 +71,7 @@ def test_a_question_whose_client_left_is_not_computed_and_the_worker_goes_on() -
     calls: list[list[str]] = []
     gate = threading.Event()
 
-    def handle(questions: list[str], top_ks: list[int]) -> list[str]:
+    def handle(questions: list[str], top_ks: list[int], filters: list) -> list[str]:
         gate.wait(5)
         calls.append(questions)
         return list(questions)
@@ -92,7 +92,7 @@ def test_a_full_queue_refuses_at_once() -> None:
     from service.batcher import SearchQueueFullError
 
     gate = threading.Event()
-    batcher = SearchBatcher(lambda qs, ks: gate.wait(5) and qs, max_queue=2)
+    batcher = SearchBatcher(lambda qs, ks, fs: gate.wait(5) and qs, max_queue=2)
     running = batcher.submit("running", 1)
     time.sleep(0.05)
     waiting = [batcher.submit("q1", 1), batcher.submit("q2", 1)]

@@ -13,7 +13,8 @@ QUESTION = "メタがTPUを導入する理由は？"
 
 
 def test_an_article_filter_fills_top_k_from_that_article(shared_service: Service) -> None:
-    body = {"question": QUESTION, "top_k": 6, "filters": {"article_ids": [HELIOS]}}
+    # A question that article answers, so the answer (not only the passages) comes from it.
+    body = {"question": "HPEとAMDが発表したHeliosとは何ですか？", "top_k": 6, "filters": {"article_ids": [HELIOS]}}
     response = shared_service.client.post("/query", json=body)
     assert response.status_code == 200, response.text
     passages = response.json()["passages"]

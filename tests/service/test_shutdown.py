@@ -38,7 +38,13 @@ def test_sigterm_during_a_build_exits_in_bounded_time_and_undoes_the_upload(enco
     settings = tiny_settings(tmp_path)
     build_from_settings(settings, encoder)
     current = store.current_version(settings.index_dir)
-    env = {"RAGQA_ADMIN_TOKEN": TOKEN, "RAGQA_EMBED_BATCH_SIZE": "1", "RAGQA_SHUTDOWN_TIMEOUT": "2"}
+    # The torch encoder, which SLOW_ENCODER slows down (float32 vectors: they mix with the ONNX-built index).
+    env = {
+        "RAGQA_ADMIN_TOKEN": TOKEN,
+        "RAGQA_EMBED_BATCH_SIZE": "1",
+        "RAGQA_SHUTDOWN_TIMEOUT": "2",
+        "RAGQA_ENCODER": "torch",
+    }
     post = make_post("長い記事", "\n\n".join(PARAGRAPHS)).encode()  # ~90 encoder calls: minutes of building
     with running_server(settings.corpus_dir, settings.index_dir, env, prelude=SLOW_ENCODER) as server:
         server.wait_ready()

@@ -21,6 +21,7 @@ from index.backends.milvus import MilvusConnection, load_options
 from index.backends.milvus_connect import close
 from index.build import build_index
 from index.params import load_rank_params
+from index.ranker import open_ranker
 from index.retriever import HybridRetriever
 from index.version import load_latest
 
@@ -48,8 +49,12 @@ def test_milvus_lite_scores_the_dev_split_like_the_default_backend(built_index, 
         questions = load_questions()
         configurations = list(CONFIGURATIONS)
         params = load_rank_params()
-        base = evaluate(HybridRetriever(default, encoder, params), questions, configurations, "dev")
-        other = evaluate(HybridRetriever(milvus, encoder, params), questions, configurations, "dev")
+        base = evaluate(
+            HybridRetriever(default, encoder, params, open_ranker(default)), questions, configurations, "dev"
+        )
+        other = evaluate(
+            HybridRetriever(milvus, encoder, params, open_ranker(milvus)), questions, configurations, "dev"
+        )
     finally:
         close(connection.uri)
 
