@@ -29,11 +29,11 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (400, _hard))
 SLOW_SEARCH = """
 import time
 from index.retriever import HybridRetriever
-_search_many = HybridRetriever.search_many
+_ask_many = HybridRetriever.ask_many  # what the engine's search worker calls
 def _slow(self, *args, **kwargs):
     time.sleep(2)
-    return _search_many(self, *args, **kwargs)
-HybridRetriever.search_many = _slow
+    return _ask_many(self, *args, **kwargs)
+HybridRetriever.ask_many = _slow
 """
 
 
