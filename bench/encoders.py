@@ -30,7 +30,13 @@ from index.embedder import load_encoder  # noqa: E402
 from corpus.loader import load_corpus  # noqa: E402
 from eval.metrics import is_hit, load_questions, reciprocal_rank  # noqa: E402
 from index.model.onnx import load_onnx_encoder  # noqa: E402
-from index.model.onnx_export import ONNX_DIR, VARIANT_FILES, ensure_onnx_export, file_sha256  # noqa: E402
+from index.model.onnx_export import (  # noqa: E402
+    ONNX_DIR,
+    SHARED_FILES,
+    VARIANT_FILES,
+    ensure_onnx_export,
+    file_sha256,
+)
 from ragqa.settings import DEFAULT_CORPUS_DIR, Settings  # noqa: E402
 
 # A bare process: import, load, encode one question (cold start), then 200 questions one by one (RSS).
@@ -203,9 +209,9 @@ def main() -> None:
         ratio = rss / torch_rss
         print(f"| {label} | {seconds:.2f} | {seconds / torch_cold:.2f}× | {rss:.0f} ({ratio:.2f}×) | {peak:.0f} MB |")
 
-    print("\n| graph | MB | sha256 check s (part of each ORT load above) |")
+    print("\n| exported file | MB | sha256 check s (part of each ORT load above) |")
     print("| --- | --- | --- |")
-    for variant, file in VARIANT_FILES.items():
+    for variant, file in {**VARIANT_FILES, **SHARED_FILES}.items():
         path = folder / ONNX_DIR / file
         started = time.perf_counter()
         file_sha256(path)

@@ -1,10 +1,14 @@
 """The ONNX Runtime encoder: multilingual-e5-small's exported graph without torch or sentence-transformers.
 
-Tokenizes with the materialised ``tokenizer.json`` (the ``tokenizers`` library, truncation at 512), runs
-the graph written by ``index.model.onnx_export`` (float32 or dynamic int8), mean-pools the last hidden state
-over the attention mask and normalises, with e5's ``query: `` / ``passage: `` prompts — what the
-sentence-transformers folder does, checked by the parity tests. Passages are encoded in batches of similar
-length, because padding a batch to its longest text is most of the cost of an unsorted batch.
+Tokenizes with the export's lean tokenizer (``tokenizer.json``'s ids from SentencePiece, truncation at 512),
+looks the word embeddings up in the memory-mapped ``embeddings.npy``, runs the graph written by
+``index.model.onnx_export`` (float32 or dynamic int8), mean-pools the last hidden state over the attention
+mask and normalises, with e5's ``query: `` / ``passage: `` prompts — what the sentence-transformers folder
+does, checked by the parity tests. Passages are encoded in batches of similar length, because padding a
+batch to its longest text is most of the cost of an unsorted batch.
+
+Memory: only the embedding rows of tokens seen are read from disk (clean page-cache pages the kernel can
+drop), and the tokenizer holds SentencePiece's compact trie instead of ``tokenizers``' 280 MB one.
 """
 
 from __future__ import annotations
@@ -19,8 +23,17 @@ import numpy as np
 
 from index.model.adapter import NO_ADAPTER
 from index.model.base import ModelError
+from index.model.lean_tokenizer import LeanTokenizer
 from index.model.materialise import MARKER_FILE, MAX_SEQ_LENGTH, PASSAGE_PROMPT, QUERY_PROMPT
-from index.model.onnx_export import ONNX_DIR, VARIANT_FILES, export_command, file_sha256, read_onnx_marker
+from index.model.onnx_export import (
+    EMBEDDINGS_FILE,
+    ONNX_DIR,
+    SHARED_FILES,
+    VARIANT_FILES,
+    export_command,
+    file_sha256,
+    read_onnx_marker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +49,17 @@ class OnnxEncoder:
         name: str,
         variant: str,
         session: object,
-        tokenizer: object,
-        dimension: int,
-        pad_id: int,
+        tokenizer: LeanTokenizer,
+        embeddings: np.ndarray,
         sort_by_length: bool = True,
     ) -> None:
         self.name = name
         self.variant = variant
         self.session = session
         self.tokenizer = tokenizer
-        self._dimension = dimension
-        self.pad_id = pad_id
+        self.embeddings = embeddings  # (vocabulary, dimension) float32, memory-mapped
+        self._dimension = int(embeddings.shape[1])
+        self.pad_id = tokenizer.pad_id
         self.sort_by_length = sort_by_length
         self.problems: list[str] = []
 
@@ -74,7 +87,7 @@ class OnnxEncoder:
             progress = tqdm(total=len(texts), desc="embedding", unit="text")
         for start in range(0, len(texts), SORT_WINDOW):
             window = texts[start : start + SORT_WINDOW]
-            ids = [encoding.ids for encoding in self.tokenizer.encode_batch(window)]
+            ids = self.tokenizer.encode(window)
             order = sorted(range(len(ids)), key=lambda i: len(ids[i])) if self.sort_by_length else range(len(ids))
             order = np.asarray(order, dtype=np.int64)
             for first in range(0, len(order), batch_size):
@@ -94,7 +107,8 @@ class OnnxEncoder:
         for row, ids in enumerate(batch):
             input_ids[row, : len(ids)] = ids
             mask[row, : len(ids)] = 1
-        (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})
+        inputs = {"inputs_embeds": np.take(self.embeddings, input_ids, axis=0), "attention_mask": mask}
+        (hidden,) = self.session.run(["last_hidden_state"], inputs)
         weights = mask.astype(np.float32)
         pooled = np.einsum("bsd,bs->bd", hidden, weights) / np.maximum(weights.sum(1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -114,21 +128,30 @@ def _export_command(model_folder: Path) -> str:
 
 
 def verify_graph(model_folder: Path, variant: str) -> Path:
-    """The graph file of ``variant`` in ``model_folder``, after checking it against the export's sha256."""
+    """The graph file of ``variant`` in ``model_folder``, after checking it and the files every variant reads
+    (embeddings, tokenizer) against the export's sha256."""
     if variant not in VARIANT_FILES:
         raise ModelError(f"unknown ONNX encoder variant {variant!r}: use one of {', '.join(VARIANT_FILES)}")
-    marker = read_onnx_marker(model_folder)
-    entry = (marker or {}).get("files", {}).get(variant)
-    if entry is None:
+    marker = read_onnx_marker(model_folder) or {}
+    entry = marker.get("files", {}).get(variant)
+    shared = marker.get("shared", {})
+    if entry is None or set(shared) != set(SHARED_FILES):
         raise ModelError(
             f"{model_folder / ONNX_DIR} holds no complete {variant} export: run `{_export_command(model_folder)}`"
         )
+    for other in shared.values():
+        _verify_file(model_folder, other)
+    return _verify_file(model_folder, entry)
+
+
+def _verify_file(model_folder: Path, entry: dict) -> Path:
+    """The exported file ``entry`` names, if its size and sha256 are those recorded at export."""
     path = model_folder / ONNX_DIR / entry["file"]
     if not path.is_file():
-        raise ModelError(f"the ONNX graph {path} is missing: run `{_export_command(model_folder)}`")
+        raise ModelError(f"the exported file {path} is missing: run `{_export_command(model_folder)}`")
     if path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
         raise ModelError(
-            f"the ONNX graph {path} is corrupted (its sha256 differs from the one recorded at export): "
+            f"the exported file {path} is corrupted (its sha256 differs from the one recorded at export): "
             f"run `{_export_command(model_folder)}` to export it again"
         )
     return path
@@ -155,25 +178,22 @@ def load_onnx_encoder(
 ) -> OnnxEncoder:
     """Load the exported graph ``variant`` of the materialised model in ``model_folder`` (checksum verified)."""
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
     model_folder = Path(model_folder)
     started = time.perf_counter()
     path = verify_graph(model_folder, variant)
     try:
-        config = json.loads((model_folder / "config.json").read_text(encoding="utf-8"))
         name = json.loads((model_folder / MARKER_FILE).read_text(encoding="utf-8")).get("model", model_folder.name)
-        tokenizer = Tokenizer.from_file(str(model_folder / "tokenizer.json"))
+        embeddings = np.load(model_folder / ONNX_DIR / EMBEDDINGS_FILE, mmap_mode="r")
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"cannot read the model folder {model_folder} ({exc}): delete it to rebuild it") from exc
-    tokenizer.no_padding()  # batches are padded per batch, after length sorting
-    tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
+    tokenizer = LeanTokenizer(model_folder / ONNX_DIR, max_length=MAX_SEQ_LENGTH)
     try:
         session = ort.InferenceSession(
             str(path), _session_options(threads, memory_arena), providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
         raise ModelError(f"onnxruntime cannot load {path} ({exc}): run `{_export_command(model_folder)}`") from exc
-    encoder = OnnxEncoder(name, variant, session, tokenizer, int(config["hidden_size"]), int(config["pad_token_id"]))
+    encoder = OnnxEncoder(name, variant, session, tokenizer, embeddings)
     logger.info("loaded %s %s (dim %d) in %.1f s", name, variant, encoder.dimension, time.perf_counter() - started)
     return encoder

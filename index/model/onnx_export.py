@@ -1,10 +1,13 @@
 """Export the materialised multilingual-e5-small to ONNX graphs (float32, and dynamic int8) in a child process.
 
 The graphs live in ``<model folder>/onnx/`` next to the sentence-transformers files they come from:
-``model.onnx`` (input_ids, attention_mask → last_hidden_state; batch and sequence axes dynamic),
-``model-int8.onnx`` (the same, weights quantised by ``onnxruntime.quantization.quantize_dynamic``) and
-``ragqa-onnx.json``, which records each file's sha256 and the model marker it was exported from, so a
-rebuilt model re-exports. The folder is written to a temporary directory and renamed into place.
+``model.onnx`` (inputs_embeds, attention_mask → last_hidden_state; batch and sequence axes dynamic),
+``model-int8.onnx`` (the same, weights quantised by ``onnxruntime.quantization.quantize_dynamic``),
+``embeddings.npy`` (the float32 word-embedding matrix, which the encoder memory-maps and indexes itself:
+a query touches a few of its 250k rows, so the 384 MB stay on disk instead of in every serving process),
+the serving tokenizer (``index.model.lean_tokenizer``) and ``ragqa-onnx.json``, which records each file's
+sha256 and the model marker it was exported from, so a rebuilt model re-exports. The folder is written
+to a temporary directory and renamed into place.
 
 Exporting needs torch; serving from the graphs must not. So ``ensure_onnx_export`` (what a serving process
 calls) runs the export as ``python -m index.model.onnx_export`` in a child process, and this module imports
@@ -27,6 +30,7 @@ from typing import Any
 from corpus.files import file_lock
 from index.model.adapter import DEFAULT_ADAPTER, materialise_model, resolve_adapter
 from index.model.base import ModelError
+from index.model.lean_tokenizer import MODEL_FILE, PIPELINE_FILE, write_lean_tokenizer
 from index.model.materialise import DEFAULT_MODEL, MARKER_FILE, building_folder, publish_folder
 
 logger = logging.getLogger(__name__)
@@ -34,10 +38,13 @@ logger = logging.getLogger(__name__)
 ONNX_DIR = "onnx"
 ONNX_MARKER = "ragqa-onnx.json"
 #: Bump when the exported graphs change: exports with another version are redone.
-ONNX_FORMAT_VERSION = 2
+ONNX_FORMAT_VERSION = 3
 OPSET = 17
 #: Encoder variant → graph file inside ``ONNX_DIR``.
 VARIANT_FILES = {"onnx-fp32": "model.onnx", "onnx-int8": "model-int8.onnx"}
+#: What every variant reads besides its graph (key → file inside ``ONNX_DIR``).
+EMBEDDINGS_FILE = "embeddings.npy"
+SHARED_FILES = {"embeddings": EMBEDDINGS_FILE, "tokenizer": MODEL_FILE, "pipeline": PIPELINE_FILE}
 EXPORT_TIMEOUT_S = 900.0
 
 
@@ -77,9 +84,12 @@ def is_export_current(model_folder: Path) -> bool:
     if not marker or marker.get("format") != ONNX_FORMAT_VERSION or marker.get("model_marker") != model_marker:
         return False
     files = marker.get("files", {})
-    for variant, entry in files.items():
+    shared = marker.get("shared", {})
+    if set(shared) != set(SHARED_FILES) or not set(files) <= set(VARIANT_FILES):
+        return False
+    for entry in (*files.values(), *shared.values()):
         path = model_folder / ONNX_DIR / entry["file"]
-        if variant not in VARIANT_FILES or not path.is_file() or path.stat().st_size != entry["bytes"]:
+        if not path.is_file() or path.stat().st_size != entry["bytes"]:
             return False
     return "onnx-fp32" in files
 
@@ -89,8 +99,13 @@ def has_export(model_folder: Path, int8: bool) -> bool:
     return is_export_current(model_folder) and (not int8 or "onnx-int8" in read_onnx_marker(model_folder)["files"])
 
 
-def _export_fp32(model_folder: Path, target: Path) -> None:
-    """Trace the BERT encoder of ``model_folder`` into ``target`` with torch's TorchScript ONNX exporter."""
+def _export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
+    """Trace the BERT encoder of ``model_folder`` into ``target`` (from word embeddings on), and save those.
+
+    The graph starts after the word-embedding lookup (BERT adds the position and token-type embeddings to
+    ``inputs_embeds`` itself); the lookup table goes to ``embeddings`` as a float32 ``.npy``.
+    """
+    import numpy as np
     import torch
     from transformers import BertModel
 
@@ -104,9 +119,11 @@ def _export_fp32(model_folder: Path, target: Path) -> None:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.bert(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
+    table = model.get_input_embeddings().weight.detach()
+    np.save(embeddings, np.ascontiguousarray(table.numpy(), dtype=np.float32))
     # A padded row in the example keeps the tracer on the masked-attention path (an all-ones mask may be
     # dropped by transformers, and the trace would then ignore padding).
     input_ids = torch.tensor([[0, 581, 10869, 2], [0, 581, 2, 1]], dtype=torch.long)
@@ -115,11 +132,11 @@ def _export_fp32(model_folder: Path, target: Path) -> None:
     with torch.inference_mode():
         torch.onnx.export(
             LastHiddenState(model),
-            (input_ids, attention_mask),
+            (table[input_ids], attention_mask),
             str(target),
-            input_names=["input_ids", "attention_mask"],
+            input_names=["inputs_embeds", "attention_mask"],
             output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            dynamic_axes={"inputs_embeds": axes, "attention_mask": axes, "last_hidden_state": axes},
             opset_version=OPSET,
             do_constant_folding=True,
             # The TorchScript exporter needs no onnxscript; torch 2.13 still ships it (deprecated).
@@ -127,12 +144,19 @@ def _export_fp32(model_folder: Path, target: Path) -> None:
         )
 
 
+def _file_entry(path: Path) -> dict[str, Any]:
+    """What the marker records of one exported file: name, size and sha256."""
+    logger.info("exported %s (%.1f MB)", path.name, path.stat().st_size / 1e6)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+
+
 def _quantise_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of ``source`` (weights int8 per channel, activations uint8 at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Per channel: per tensor drops some English questions to cosine 0.982 against float32, per channel
-    # keeps every eval question above 0.994 at the same size (the embedding matrix is quantised too).
+    # keeps every eval question above 0.994 at the same size. The word embeddings are not in the graph: they
+    # stay float32 (``embeddings.npy``), so int8 only touches the transformer layers.
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
 
 
@@ -164,17 +188,18 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
             for variant in variants:
                 path = tmp / VARIANT_FILES[variant]
                 if variant == "onnx-fp32":
-                    _export_fp32(model_folder, path)
+                    _export_fp32(model_folder, path, tmp / EMBEDDINGS_FILE)
                 else:
                     _quantise_int8(tmp / VARIANT_FILES["onnx-fp32"], path)
-                files[variant] = {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
-                logger.info("exported %s (%.0f MB)", path.name, path.stat().st_size / 1e6)
+                files[variant] = _file_entry(path)
+            write_lean_tokenizer(model_folder / "tokenizer.json", tmp)
             marker = {
                 "format": ONNX_FORMAT_VERSION,
                 "opset": OPSET,
                 "model_marker": _model_marker(model_folder),
                 "versions": _versions(),
                 "files": files,
+                "shared": {key: _file_entry(tmp / name) for key, name in SHARED_FILES.items()},
             }
             publish_folder(tmp, target, tmp / ONNX_MARKER, marker)
     logger.info("exported the ONNX graphs of %s in %.1f s", model_folder.name, time.perf_counter() - started)
