@@ -16,15 +16,20 @@ from tests.service.conftest import ADMIN, QUANTUM_POST, TOKEN, copy_index
 
 pytest.importorskip("onnxruntime")
 
-HEAVY = ("torch", "sentence_transformers", "transformers", "peft")
+# numba: bm25s would import it (installed with the eval extra) for a JIT backend the service never uses.
+HEAVY = ("torch", "sentence_transformers", "transformers", "peft", "numba")
 
 
 def _module_dump_prelude(path: Path) -> str:
-    """Python run before `ragqa serve` in the server process: on SIGUSR1, write the names of its modules to ``path``."""
+    """Python run before `ragqa serve` in the server process: on SIGUSR1, write its imported modules to ``path``.
+
+    (A module blocked by a ``None`` entry in ``sys.modules`` is not imported, so it is left out.)
+    """
     return (
         "import json, os, signal, sys\n"
         "def _dump(signum, frame):\n"
-        f"    with open({str(path) + '.tmp'!r}, 'w') as f: f.write(json.dumps(sorted(sys.modules)))\n"
+        "    names = sorted(k for k, v in sys.modules.items() if v is not None)\n"
+        f"    with open({str(path) + '.tmp'!r}, 'w') as f: f.write(json.dumps(names))\n"
         f"    os.replace({str(path) + '.tmp'!r}, {str(path)!r})\n"
         "signal.signal(signal.SIGUSR1, _dump)\n"
     )
