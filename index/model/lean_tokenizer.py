@@ -6,8 +6,8 @@ ONNX export writes two small files next to the graphs, and a serving process loa
 ``tokenizer.json``:
 
 - ``tokenizer.model``: a SentencePiece model with the pieces and scores of ``tokenizer.json``, in its id
-  order, with an identity normaliser (pieces never contain an inner ``▁``, so Viterbi over the whole
-  pre-tokenized text equals ``tokenizers``' per-word Viterbi);
+  order, with an identity normaliser (no piece holds an inner ``▁``, checked when written, so Viterbi over
+  the whole pre-tokenized text equals ``tokenizers``' per-word Viterbi, in one call);
 - ``tokenizer-pipeline.json``: ``tokenizer.json``'s own normaliser (the precompiled charsmap and the
   whitespace rule), pre-tokenizer (Metaspace), special tokens and ``<s> … </s>`` ids, run by ``tokenizers``.
 
@@ -49,6 +49,9 @@ def write_lean_tokenizer(tokenizer_json: Path, folder: Path) -> list[Path]:
     proto.normalizer_spec.escape_whitespaces = False
     kinds = spm_pb.ModelProto.SentencePiece
     special_ids = set(specials.values())
+    spanning = [piece for piece, _score in model["vocab"] if "▁" in piece[1:]]
+    if spanning:  # LeanTokenizer encodes the words of a text in one call, which relies on this
+        raise ModelError(f"{tokenizer_json} has pieces across words ({spanning[:3]}): serve it with torch")
     for i, (piece, score) in enumerate(model["vocab"]):
         entry = proto.pieces.add()
         entry.piece, entry.score = piece, score
@@ -132,10 +135,7 @@ class LeanTokenizer:
             if i % 2:  # the split's captured separators: a special token's text
                 ids.append(self.specials[segment])
             elif segment:
-                words = [
-                    word
-                    for word, _span in self._pre_tokenizer.pre_tokenize_str(self._normalizer.normalize_str(segment))
-                ]
-                for pieces in self._unigram.encode(words):
-                    ids.extend(pieces)
+                words = self._pre_tokenizer.pre_tokenize_str(self._normalizer.normalize_str(segment))
+                # One call for all words: no piece holds an inner "▁", so a piece never spans two words.
+                ids.extend(self._unigram.encode("".join(word for word, _span in words)))
         return [self.bos_id, *ids[: max(self.max_length - 2, 0)], self.eos_id]
