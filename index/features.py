@@ -37,6 +37,9 @@ JMDICT_FEATURES: tuple[str, ...] = (
     "jmdict_coverage",
     "rel_jmdict_coverage",
 )
+# Where the passage stands in its article: an article's first paragraph introduces the whole post, so it
+# resembles every question about the post while rarely being the paragraph that answers one.
+POSITION_FEATURES: tuple[str, ...] = ("lead",)
 FEATURES: tuple[str, ...] = (
     *ABSOLUTE,
     *(f"rel_{name}" for name in ABSOLUTE),
@@ -45,6 +48,7 @@ FEATURES: tuple[str, ...] = (
     "ja_bm25_norm",  # the lemma BM25 only for Japanese questions (× the question's Japanese share)
     "en_bridge_norm",  # the bridged BM25 only for English questions
     *JMDICT_FEATURES,
+    *POSITION_FEATURES,
 )
 
 # Words of two or more letters (a lone letter is usually a possessive's "s") and numbers.
@@ -182,6 +186,7 @@ class PassageTerms:
     latin: list[frozenset[str]]
     vocabulary: frozenset[str]  # every Latin term of the corpus (and of the titles), for unknown names
     folded: list[str] = field(default_factory=list)  # NFKC-folded, lower-cased texts (for the JMdict coverage)
+    lead: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per passage: its article's first
 
     def unknown_names(self, question: str) -> int:
         """How many name-like words of the question the corpus never mentions (a near-domain question's tell)."""
@@ -190,15 +195,22 @@ class PassageTerms:
 
 
 def passage_terms(
-    texts: list[str], tokenize: Callable[[str], list[str]], titles: list[str] | None = None
+    texts: list[str],
+    tokenize: Callable[[str], list[str]],
+    titles: list[str] | None = None,
+    paragraphs: list[int] | None = None,
 ) -> PassageTerms:
-    """Lemma and Latin-term sets of every passage text (titles only widen the corpus vocabulary)."""
+    """Lemma and Latin-term sets of every passage text (titles only widen the corpus vocabulary).
+
+    ``paragraphs`` are the passages' 1-based ordinals in their articles (None: no passage is a lead).
+    """
     latin = [frozenset(latin_terms(t)) for t in texts]
     terms = frozenset().union(*latin, *(latin_terms(t) for t in titles or []))
     # "gpt-4" in the text also vouches for "gpt" in a question.
     vocabulary = terms | {part for term in terms for part in re.split(r"[\-.]", term) if part}
     folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
-    return PassageTerms([frozenset(tokenize(t)) for t in texts], latin, vocabulary, folded)
+    lead = np.asarray([p == 1 for p in paragraphs], dtype=bool) if paragraphs else np.zeros(len(texts), dtype=bool)
+    return PassageTerms([frozenset(tokenize(t)) for t in texts], latin, vocabulary, folded, lead)
 
 
 @dataclass
@@ -251,7 +263,10 @@ def pool_features(
     bridge_norm = bridge / bridge.max() if n and bridge.max() > 0 else np.zeros(n, dtype=np.float32)
     extra = np.stack([bm25_norm, char_norm, share * bm25_norm, (1 - share) * bridge_norm], axis=1)
     jmdict = jmdict_features(signals, rows, terms)
-    return np.concatenate([absolute, relative, extra.astype(np.float32), jmdict], axis=1)
+    lead = terms.lead[rows] if len(terms.lead) else np.zeros(n, dtype=bool)
+    return np.concatenate(
+        [absolute, relative, extra.astype(np.float32), jmdict, lead[:, None].astype(np.float32)], axis=1
+    )
 
 
 def jmdict_features(signals: QuestionSignals, rows: np.ndarray, terms: PassageTerms) -> np.ndarray:

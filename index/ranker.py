@@ -142,7 +142,9 @@ class PoolRanker:
         self.tokenize = japanese_tokenizer("lemma", drop_stopwords=True)
         self.char_bm25 = CharBigramBM25(texts)
         self.bridge = GlossBridge(texts)
-        self.terms = passage_terms(texts, self.tokenize, [a.title for a in index.articles])
+        self.terms = passage_terms(
+            texts, self.tokenize, [a.title for a in index.articles], [p.paragraph for p in index.passages]
+        )
         # A version built before lexicons were stored gets one now (JMdict is read once per process).
         self.lexicon = index.lexicon if index.lexicon is not None else build_lexicon(texts)
 

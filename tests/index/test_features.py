@@ -148,3 +148,15 @@ def test_jmdict_features_are_zero_without_bridged_phrases() -> None:
     x = pool_features(_signals(bm25=np.ones(2), char_bm25=np.zeros(2)), np.array([0, 1]), vectors, sentences, terms)
     jmdict = [FEATURES.index(name) for name in JMDICT_FEATURES]
     assert not x[:, jmdict].any()
+
+
+def test_lead_marks_each_articles_first_paragraph() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    terms = passage_terms(["a", "b", "c"], lambda text: [text], paragraphs=[1, 2, 1])
+    sentences = (np.zeros(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
+    signals = _signals(bm25=np.ones(3), char_bm25=np.zeros(3), bm25_bridge=np.zeros(3))
+    x = pool_features(signals, np.array([1, 2]), vectors, sentences, terms)
+    assert x[:, FEATURES.index("lead")].tolist() == [0.0, 1.0]
+    unknown = passage_terms(["a", "b"], lambda text: [text])  # no ordinals given: nothing is a lead
+    x = pool_features(signals, np.array([0, 1]), vectors[:2], sentences, unknown)
+    assert not x[:, FEATURES.index("lead")].any()
