@@ -2,7 +2,7 @@
 
 English questions share few words with Japanese passages, so BM25 cannot help them unless the question's
 words are turned into the corpus's words ("cooling" → 冷却, "market capitalisation" → 時価総額). JMdict (the
-``jamdict-data`` package, an SQLite file of ~300 MB) is read once, when an index version is built; only the
+``jamdict-data`` package, an SQLite file of ~300 MB) is queried when an index version is built; only the
 entries whose Japanese form occurs in the corpus are kept, so a version's lexicon is a few hundred KB and a
 question's lookup is a few dict probes. Without ``jamdict-data`` the lexicon is empty and nothing is bridged.
 """
@@ -14,7 +14,6 @@ import re
 import sqlite3
 import unicodedata
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -60,25 +59,6 @@ def _gloss_key(gloss: str) -> str:
     return _ARTICLE.sub("", " ".join(words))
 
 
-@lru_cache(maxsize=1)
-def _jmdict_entries(path: Path) -> tuple[dict[int, tuple[str, ...]], tuple[tuple[int, str], ...]]:
-    """(entry → its folded Japanese forms, (entry, gloss key) pairs) of the whole JMdict, read once per process."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        forms: dict[int, list[str]] = {}
-        for entry, text in db.execute("SELECT idseq, text FROM Kanji UNION ALL SELECT idseq, text FROM Kana"):
-            form = fold(text)
-            if 2 <= len(form) <= MAX_FORM_CHARS and not _HIRAGANA_ONLY.match(form):
-                forms.setdefault(entry, []).append(form)
-        glosses = []
-        for entry, gloss in db.execute(
-            "SELECT s.idseq, g.text FROM SenseGloss g JOIN Sense s ON s.ID = g.sid WHERE g.lang = 'eng'"
-        ):
-            key = _gloss_key(gloss)
-            if entry in forms and len(key) > 1 and len(key.split()) <= MAX_PHRASE_WORDS:
-                glosses.append((entry, key))
-    return {e: tuple(f) for e, f in forms.items()}, tuple(glosses)
-
-
 def _substrings(texts: Iterable[str]) -> set[str]:
     """Every substring of 2..MAX_FORM_CHARS characters of the folded texts."""
     out: set[str] = set()
@@ -89,19 +69,41 @@ def _substrings(texts: Iterable[str]) -> set[str]:
     return out
 
 
+def _corpus_entries(db: sqlite3.Connection, present: set[str]) -> dict[int, set[str]]:
+    """JMdict entry → its Japanese forms that occur in the corpus (``present``: the corpus's substrings)."""
+    # The corpus's substrings go into a temporary table, so SQLite's index on the forms does the matching
+    # and only the few thousand matching rows of JMdict's ~400,000 forms are ever read into Python.
+    db.execute("CREATE TEMP TABLE present (text TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.executemany("INSERT INTO present VALUES (?)", ((s,) for s in present if not _HIRAGANA_ONLY.match(s)))
+    forms: dict[int, set[str]] = {}
+    for table in ("Kanji", "Kana"):
+        for entry, text in db.execute(f"SELECT f.idseq, f.text FROM {table} f JOIN present p ON p.text = f.text"):
+            forms.setdefault(entry, set()).add(text)
+    return forms
+
+
 def build_lexicon(texts: list[str], path: Path | None = None) -> Lexicon:
     """English phrase → the Japanese forms of its JMdict entries that occur in ``texts`` ({} without JMdict)."""
     path = path or jmdict_path()
     if path is None:
         logger.info("jamdict-data is not installed: English questions get no JMdict bridge (pip install jamdict-data)")
         return {}
-    forms, glosses = _jmdict_entries(path)
-    present = _substrings(texts)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        forms = _corpus_entries(db, _substrings(texts))
+        db.execute("CREATE TEMP TABLE entries (idseq INTEGER PRIMARY KEY)")
+        db.executemany("INSERT INTO entries VALUES (?)", ((e,) for e in forms))
+        glosses = db.execute(
+            "SELECT s.idseq, g.text FROM entries e JOIN Sense s ON s.idseq = e.idseq "
+            "JOIN SenseGloss g ON g.sid = s.ID WHERE g.lang = 'eng'"
+        ).fetchall()
+    finally:
+        db.close()
     table: dict[str, set[str]] = {}
-    for entry, key in glosses:
-        found = [f for f in forms[entry] if f in present]
-        if found:
-            table.setdefault(key, set()).update(found)
+    for entry, gloss in glosses:
+        key = _gloss_key(gloss)
+        if len(key) > 1 and len(key.split()) <= MAX_PHRASE_WORDS:
+            table.setdefault(key, set()).update(forms[entry])
     return {key: sorted(found) for key, found in sorted(table.items()) if len(found) <= MAX_FORMS}
 
 
