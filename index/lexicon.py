@@ -24,6 +24,7 @@ MAX_PHRASE_WORDS = 3  # longer glosses are definitions, not names for a word
 MAX_FORM_CHARS = 8  # longer Japanese forms are phrases; the corpus's substrings are indexed up to this
 # An English word with more Japanese forms in the corpus than this is too general ("make", "use") to bridge.
 MAX_FORMS = 5
+SUBSTRING_BATCH = 500_000  # corpus substrings held in Python at once before they go to SQLite
 
 _PARENTHESIS = re.compile(r"\([^)]*\)")
 _ARTICLE = re.compile(r"^(?:to|a|an|the) ")
@@ -59,22 +60,26 @@ def _gloss_key(gloss: str) -> str:
     return _ARTICLE.sub("", " ".join(words))
 
 
-def _substrings(texts: Iterable[str]) -> set[str]:
-    """Every substring of 2..MAX_FORM_CHARS characters of the folded texts."""
-    out: set[str] = set()
-    for text in texts:
-        folded = fold(text)
-        for size in range(2, MAX_FORM_CHARS + 1):
-            out.update(folded[i : i + size] for i in range(len(folded) - size + 1))
-    return out
+def _substrings(text: str) -> set[str]:
+    """Every substring of 2..MAX_FORM_CHARS characters of the folded text, except hiragana-only ones."""
+    folded = fold(text)
+    out = {folded[i : i + size] for size in range(2, MAX_FORM_CHARS + 1) for i in range(len(folded) - size + 1)}
+    return {s for s in out if not _HIRAGANA_ONLY.match(s)}
 
 
-def _corpus_entries(db: sqlite3.Connection, present: set[str]) -> dict[int, set[str]]:
-    """JMdict entry → its Japanese forms that occur in the corpus (``present``: the corpus's substrings)."""
-    # The corpus's substrings go into a temporary table, so SQLite's index on the forms does the matching
-    # and only the few thousand matching rows of JMdict's ~400,000 forms are ever read into Python.
+def _corpus_entries(db: sqlite3.Connection, texts: Iterable[str]) -> dict[int, set[str]]:
+    """JMdict entry → its Japanese forms that occur in ``texts``."""
+    # The corpus's substrings go into a temporary table, one text at a time (SQLite, not Python, holds them,
+    # so a large corpus costs disk, not memory), and SQLite's index on JMdict's forms does the matching:
+    # only the few thousand matching rows of its ~400,000 forms are ever read into Python.
     db.execute("CREATE TEMP TABLE present (text TEXT PRIMARY KEY) WITHOUT ROWID")
-    db.executemany("INSERT INTO present VALUES (?)", ((s,) for s in present if not _HIRAGANA_ONLY.match(s)))
+    batch: set[str] = set()
+    for text in texts:
+        batch |= _substrings(text)
+        if len(batch) >= SUBSTRING_BATCH:
+            db.executemany("INSERT OR IGNORE INTO present VALUES (?)", ((s,) for s in batch))
+            batch = set()
+    db.executemany("INSERT OR IGNORE INTO present VALUES (?)", ((s,) for s in batch))
     forms: dict[int, set[str]] = {}
     for table in ("Kanji", "Kana"):
         for entry, text in db.execute(f"SELECT f.idseq, f.text FROM {table} f JOIN present p ON p.text = f.text"):
@@ -90,7 +95,7 @@ def build_lexicon(texts: list[str], path: Path | None = None) -> Lexicon:
         return {}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        forms = _corpus_entries(db, _substrings(texts))
+        forms = _corpus_entries(db, texts)
         db.execute("CREATE TEMP TABLE entries (idseq INTEGER PRIMARY KEY)")
         db.executemany("INSERT INTO entries VALUES (?)", ((e,) for e in forms))
         glosses = db.execute(
