@@ -21,6 +21,7 @@ from index import store
 from index.backends import Backend, BM25Backend, Documents, FaissBackend
 from index.backends.dense import IndexKind
 from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
+from index.lexicon import build_lexicon
 from index.model import Encoder, vector_group
 from index.tokenize import TokenForm
 from index.vectors import BuildStoppedError, embed_documents
@@ -252,6 +253,7 @@ def build_index(
                 else np.zeros((0, encoder.dimension), np.float16),
             ),
             backends=backends,
+            lexicon=build_lexicon([p.text for p in passages]),
         )
         fields = {
             "model": encoder.name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,18 @@ ABSOLUTE = (
     "coverage",
     "latin",
 )
+# The JMdict bridge (index/lexicon.py) of English questions: BM25 of the question's phrases turned into the
+# corpus's Japanese words, and the share of those phrases a passage contains (zeros for Japanese questions).
+JMDICT_FEATURES: tuple[str, ...] = (
+    "bm25_jmdict",
+    "rel_bm25_jmdict",
+    "en_jmdict_norm",
+    "jmdict_coverage",
+    "rel_jmdict_coverage",
+)
+# Where the passage stands in its article: an article's first paragraph introduces the whole post, so it
+# resembles every question about the post while rarely being the paragraph that answers one.
+POSITION_FEATURES: tuple[str, ...] = ("lead",)
 FEATURES: tuple[str, ...] = (
     *ABSOLUTE,
     *(f"rel_{name}" for name in ABSOLUTE),
@@ -35,6 +47,8 @@ FEATURES: tuple[str, ...] = (
     "char_bm25_norm",
     "ja_bm25_norm",  # the lemma BM25 only for Japanese questions (× the question's Japanese share)
     "en_bridge_norm",  # the bridged BM25 only for English questions
+    *JMDICT_FEATURES,
+    *POSITION_FEATURES,
 )
 
 # Words of two or more letters (a lone letter is usually a possessive's "s") and numbers.
@@ -171,6 +185,8 @@ class PassageTerms:
     lemmas: list[frozenset[str]]
     latin: list[frozenset[str]]
     vocabulary: frozenset[str]  # every Latin term of the corpus (and of the titles), for unknown names
+    folded: list[str] = field(default_factory=list)  # NFKC-folded, lower-cased texts (for the JMdict coverage)
+    lead: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per passage: its article's first
 
     def unknown_names(self, question: str) -> int:
         """How many name-like words of the question the corpus never mentions (a near-domain question's tell)."""
@@ -179,14 +195,22 @@ class PassageTerms:
 
 
 def passage_terms(
-    texts: list[str], tokenize: Callable[[str], list[str]], titles: list[str] | None = None
+    texts: list[str],
+    tokenize: Callable[[str], list[str]],
+    titles: list[str] | None = None,
+    paragraphs: list[int] | None = None,
 ) -> PassageTerms:
-    """Lemma and Latin-term sets of every passage text (titles only widen the corpus vocabulary)."""
+    """Lemma and Latin-term sets of every passage text (titles only widen the corpus vocabulary).
+
+    ``paragraphs`` are the passages' 1-based ordinals in their articles (None: no passage is a lead).
+    """
     latin = [frozenset(latin_terms(t)) for t in texts]
     terms = frozenset().union(*latin, *(latin_terms(t) for t in titles or []))
     # "gpt-4" in the text also vouches for "gpt" in a question.
     vocabulary = terms | {part for term in terms for part in re.split(r"[\-.]", term) if part}
-    return PassageTerms([frozenset(tokenize(t)) for t in texts], latin, vocabulary)
+    folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
+    lead = np.asarray([p == 1 for p in paragraphs], dtype=bool) if paragraphs else np.zeros(len(texts), dtype=bool)
+    return PassageTerms([frozenset(tokenize(t)) for t in texts], latin, vocabulary, folded, lead)
 
 
 @dataclass
@@ -201,6 +225,8 @@ class QuestionSignals:
     lemmas: frozenset[str]
     latin: frozenset[str]
     unknown_names: int = 0  # name-like words of the question that the corpus never mentions
+    bm25_jmdict: np.ndarray | None = None  # lemma BM25 of the question's JMdict-bridged words (None: none)
+    jmdict_phrases: list[list[str]] = field(default_factory=list)  # per bridged English phrase, its Japanese forms
 
 
 def pool_features(
@@ -236,7 +262,30 @@ def pool_features(
     char_norm = char / char.max() if n and char.max() > 0 else np.zeros(n, dtype=np.float32)
     bridge_norm = bridge / bridge.max() if n and bridge.max() > 0 else np.zeros(n, dtype=np.float32)
     extra = np.stack([bm25_norm, char_norm, share * bm25_norm, (1 - share) * bridge_norm], axis=1)
-    return np.concatenate([absolute, relative, extra.astype(np.float32)], axis=1)
+    jmdict = jmdict_features(signals, rows, terms)
+    lead = terms.lead[rows] if len(terms.lead) else np.zeros(n, dtype=bool)
+    return np.concatenate(
+        [absolute, relative, extra.astype(np.float32), jmdict, lead[:, None].astype(np.float32)], axis=1
+    )
+
+
+def jmdict_features(signals: QuestionSignals, rows: np.ndarray, terms: PassageTerms) -> np.ndarray:
+    """The (len(rows), len(JMDICT_FEATURES)) columns of the JMdict bridge: bridged BM25 and phrase coverage."""
+    n = len(rows)
+    if signals.bm25_jmdict is None or not signals.jmdict_phrases or not n:
+        return np.zeros((n, len(JMDICT_FEATURES)), dtype=np.float32)
+    bm25 = signals.bm25_jmdict[rows].astype(np.float32)
+    top = float(bm25.max())
+    norm = bm25 / top if top > 0 else np.zeros(n, dtype=np.float32)
+    share = japanese_share(signals.text)
+    phrases = signals.jmdict_phrases
+    # A phrase is covered when any of its Japanese forms occurs in the passage (forms are corpus substrings).
+    coverage = np.asarray(
+        [sum(any(f in terms.folded[r] for f in forms) for forms in phrases) / len(phrases) for r in rows],
+        dtype=np.float32,
+    )
+    columns = [bm25, bm25 - top, (1 - share) * norm, coverage, coverage - coverage.max()]
+    return np.stack(columns, axis=1).astype(np.float32)
 
 
 # The absolute similarity of the best candidate: what the abstention and confidence models read.

@@ -27,6 +27,8 @@ from index.features import (
     passage_terms,
     pool_features,
 )
+from index.fusion import japanese_share
+from index.lexicon import build_lexicon, translate
 from index.tokenize import japanese_tokenizer
 from index.version import LEXICAL, LoadedIndex
 
@@ -140,13 +142,20 @@ class PoolRanker:
         self.tokenize = japanese_tokenizer("lemma", drop_stopwords=True)
         self.char_bm25 = CharBigramBM25(texts)
         self.bridge = GlossBridge(texts)
-        self.terms = passage_terms(texts, self.tokenize, [a.title for a in index.articles])
+        self.terms = passage_terms(
+            texts, self.tokenize, [a.title for a in index.articles], [p.paragraph for p in index.passages]
+        )
+        # A version built before lexicons were stored gets one now (JMdict is read once per process).
+        self.lexicon = index.lexicon if index.lexicon is not None else build_lexicon(texts)
 
     def signals(self, question: str, vector: np.ndarray) -> QuestionSignals:
         """Corpus-wide lexical scores and term sets of one question."""
         bm25 = self.lexical.scores(question)  # type: ignore[attr-defined]
         glossed = self.bridge.translate(question)
         bridge = self.lexical.scores(" ".join(glossed)) if glossed else np.zeros_like(bm25)  # type: ignore[attr-defined]
+        # Only a question with no Japanese at all needs its words turned into the corpus's Japanese ones.
+        phrases = translate(self.lexicon, question) if japanese_share(question) == 0 else []
+        bridged = [form for forms in phrases for form in forms]
         return QuestionSignals(
             text=question,
             vector=vector,
@@ -156,6 +165,8 @@ class PoolRanker:
             lemmas=frozenset(self.tokenize(question)),
             latin=frozenset(latin_terms(question)),
             unknown_names=self.terms.unknown_names(question),
+            bm25_jmdict=self.lexical.scores(" ".join(bridged)) if bridged else None,  # type: ignore[attr-defined]
+            jmdict_phrases=phrases,
         )
 
     def sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

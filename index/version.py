@@ -7,6 +7,7 @@ A version folder holds ``manifest.json`` (written by ``store``) and::
     keys.json         per row, the embedding key under which its vectors are reused by the next build
     embeddings.npy    (rows, dimension) float32 unit passage vectors
     sentences.npz     offsets (rows + 1), spans (sentences, 2) into the passage text, vectors float16
+    lexicon.json      English phrase → the corpus's Japanese words for it (index/lexicon.py; may be {})
     bm25/, dense/     one sub-folder per role (lexical "bm25", vector "dense"), written by the backend's own
                       ``save``; the manifest names the registered backend that fills each role (bm25s/FAISS
                       files, or for Milvus a ``milvus.json`` naming the version's collection)
@@ -41,6 +42,7 @@ ARTICLES = "articles.json"
 KEYS = "keys.json"
 EMBEDDINGS = "embeddings.npy"
 SENTENCES = "sentences.npz"
+LEXICON = "lexicon.json"
 
 
 class IndexModelMismatchError(store.IndexStoreError):
@@ -88,6 +90,7 @@ class VersionContents:
     vectors: np.ndarray
     sentences: SentenceTable
     backends: dict[str, Backend]
+    lexicon: dict[str, list[str]] = field(default_factory=dict)  # index/lexicon.py: English phrase → corpus words
 
 
 @dataclass
@@ -100,6 +103,7 @@ class LoadedIndex:
     vectors: np.ndarray
     sentences: SentenceTable
     backends: dict[str, Backend]
+    lexicon: dict[str, list[str]] | None = None  # None: a version built before lexicons were stored
     _grams: dict[int, set[str]] = field(default_factory=dict)
 
     @property
@@ -131,6 +135,7 @@ def write_version(
                 handle.write(passage.model_dump_json() + "\n")
         write_json(folder / ARTICLES, [a.model_dump() for a in contents.articles])
         write_json(folder / KEYS, contents.keys)
+        write_json(folder / LEXICON, contents.lexicon)
         np.save(folder / EMBEDDINGS, contents.vectors)
         table = contents.sentences
         np.savez(folder / SENTENCES, offsets=table.offsets, spans=table.spans, vectors=table.vectors)
@@ -197,6 +202,7 @@ def load_version(
         )
     passages = [Passage.model_validate_json(line) for line in (folder / PASSAGES).read_text("utf-8").splitlines()]
     articles = [Article.model_validate(a) for a in json.loads((folder / ARTICLES).read_text("utf-8"))]
+    lexicon = json.loads((folder / LEXICON).read_text("utf-8")) if (folder / LEXICON).is_file() else None
     return LoadedIndex(
         manifest=manifest,
         passages=passages,
@@ -207,6 +213,7 @@ def load_version(
             role: get_backend(name).load(folder / role, **(load_options or {}).get(name, {}))
             for role, name in manifest.backends.items()
         },
+        lexicon=lexicon,
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 from index.features import (
     ABSTENTION_FEATURES,
     FEATURES,
+    JMDICT_FEATURES,
     CharBigramBM25,
     GlossBridge,
     QuestionSignals,
@@ -116,3 +117,46 @@ def test_abstention_features_are_absolute_pool_maxima() -> None:
     assert absolute["ja_max_bm25"] == pytest.approx(share * 5.0)
     assert absolute["ja_max_coverage"] == pytest.approx(share * 0.5)
     assert absolute["en_max_latin"] == pytest.approx((1 - share) * 0.0)
+
+
+def test_jmdict_features_by_hand() -> None:
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    terms = passage_terms(["液冷サーバーの冷却", "ＡＩチップ", "空冷"], lambda text: text.split())
+    rows = np.array([0, 1, 2])
+    sentences = (np.zeros(3, dtype=np.float32), np.zeros(3, dtype=np.float32))
+    signals = _signals(
+        text="Why cool servers with liquid cooling?",
+        bm25=np.zeros(3, dtype=np.float32),
+        char_bm25=np.zeros(3, dtype=np.float32),
+        bm25_jmdict=np.array([3.0, 0.0, 1.5], dtype=np.float32),
+        jmdict_phrases=[["液冷"], ["サーバ", "サーバー"], ["チップ"], ["水冷"]],
+    )
+    x = pool_features(signals, rows, vectors, sentences, terms)
+    col = {name: x[:, i].tolist() for i, name in enumerate(FEATURES)}
+    assert col["bm25_jmdict"] == pytest.approx([3.0, 0.0, 1.5])
+    assert col["rel_bm25_jmdict"] == pytest.approx([0.0, -3.0, -1.5])
+    assert col["en_jmdict_norm"] == pytest.approx([1.0, 0.0, 0.5])  # an English question: share 0
+    # Passage 0 holds 液冷 and サーバー (2 of 4 phrases), passage 1 チップ (width-folded ＡＩ), passage 2 none.
+    assert col["jmdict_coverage"] == pytest.approx([0.5, 0.25, 0.0])
+    assert col["rel_jmdict_coverage"] == pytest.approx([0.0, -0.25, -0.5])
+
+
+def test_jmdict_features_are_zero_without_bridged_phrases() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    terms = passage_terms(["液冷", "空冷"], lambda text: [text])
+    sentences = (np.zeros(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
+    x = pool_features(_signals(bm25=np.ones(2), char_bm25=np.zeros(2)), np.array([0, 1]), vectors, sentences, terms)
+    jmdict = [FEATURES.index(name) for name in JMDICT_FEATURES]
+    assert not x[:, jmdict].any()
+
+
+def test_lead_marks_each_articles_first_paragraph() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    terms = passage_terms(["a", "b", "c"], lambda text: [text], paragraphs=[1, 2, 1])
+    sentences = (np.zeros(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
+    signals = _signals(bm25=np.ones(3), char_bm25=np.zeros(3), bm25_bridge=np.zeros(3))
+    x = pool_features(signals, np.array([1, 2]), vectors, sentences, terms)
+    assert x[:, FEATURES.index("lead")].tolist() == [0.0, 1.0]
+    unknown = passage_terms(["a", "b"], lambda text: [text])  # no ordinals given: nothing is a lead
+    x = pool_features(signals, np.array([0, 1]), vectors[:2], sentences, unknown)
+    assert not x[:, FEATURES.index("lead")].any()

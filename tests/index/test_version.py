@@ -65,3 +65,11 @@ def test_backend_save_load_round_trip_keeps_search_options(tmp_path: Path) -> No
     loaded = BM25Backend.load(tmp_path)
     assert loaded.form == "lemma" and loaded.drop_stopwords is False
     assert loaded.search(Queries(["液冷"]), 1)[0][0][0] == 0
+
+
+def test_lexicon_is_stored_and_checksummed_with_the_version(version_dir: Path) -> None:
+    lexicon = json.loads((version_dir / "lexicon.json").read_text("utf-8"))
+    assert load_version(version_dir).lexicon == lexicon
+    assert all(isinstance(forms, list) and forms for forms in lexicon.values())
+    manifest = json.loads((version_dir / "manifest.json").read_text("utf-8"))
+    assert "lexicon.json" in manifest["files"]  # checksummed like every other file of the version
