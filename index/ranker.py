@@ -147,15 +147,17 @@ class PoolRanker:
         bm25 = self.lexical.scores(question)  # type: ignore[attr-defined]
         glossed = self.bridge.translate(question)
         bridge = self.lexical.scores(" ".join(glossed)) if glossed else np.zeros_like(bm25)  # type: ignore[attr-defined]
+        lemmas = frozenset(self.tokenize(question))
         return QuestionSignals(
             text=question,
             vector=vector,
             bm25=bm25,
             bm25_bridge=bridge,
             char_bm25=self.char_bm25.scores(question),
-            lemmas=frozenset(self.tokenize(question)),
+            lemmas=lemmas,
             latin=frozenset(latin_terms(question)),
             unknown_names=self.terms.unknown_names(question),
+            known_share=self.terms.known_share(lemmas),
         )
 
     def sentence_scores(self, vector: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -81,14 +81,8 @@ def retriever(built_index, encoder) -> HybridRetriever:
 @pytest.mark.parametrize(
     "question",
     [
-        pytest.param(
-            "What is the best way to grow tomatoes on a balcony?",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known miss: on the adapted model an English off-topic question without names still gets "
-                "an answer (test-split abstention 40 % of unanswerable, issue 14 target 90 %)",
-            ),
-        ),
+        "What is the best way to grow tomatoes on a balcony?",  # English, no names: similarity alone decides
+        "How do I bake sourdough bread at home?",
         "美味しいカレーの作り方を教えて",
     ],
 )
@@ -97,16 +91,6 @@ def test_off_topic_question_gets_no_answer_but_still_passages(retriever: HybridR
     assert not answered.answerable
     assert len(answered.hits) == 5
     assert answered.confidence is not None and answered.confidence < 0.5
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: an off-topic English question without names looks like an English question on topic "
-    "(the dev split has one such unanswerable question to learn from); fix with more of them, then drop this mark",
-)
-def test_off_topic_english_question_without_names_gets_no_answer(retriever: HybridRetriever) -> None:
-    assert not retriever.ask_many(["How do I bake sourdough bread at home?"], 5)[0].answerable
 
 
 @pytest.mark.slow
