@@ -58,10 +58,11 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _SENTENCE_END = re.compile(r"[.?!。？！]\s*")
 
 
-def name_terms(text: str) -> set[str]:
+def name_terms(text: str, common: Callable[[str], bool] | None = None) -> set[str]:
     """Words that look like names: Latin words in a Japanese question; capitalised, not sentence-first, in English.
 
-    Lower-cased, so they can be looked up in the corpus's Latin terms (``latin_terms``).
+    Lower-cased, so they can be looked up in the corpus's Latin terms (``latin_terms``). ``common`` (given the
+    word as written) leaves out words it calls common.
     """
     folded = unicodedata.normalize("NFKC", text)
     if japanese_share(folded) > 0:  # any kana or kanji: a Japanese question, whose Latin words are all names
@@ -73,7 +74,8 @@ def name_terms(text: str) -> set[str]:
             names += [w for w in words[1:] if len(w) > 1 and any(c.isupper() for c in w)]
     # Two-letter capitals (US, DC, UK, GB) are abbreviations and units that the Japanese posts write in
     # Japanese (米国, データセンター): not being spelled in Latin in the corpus says nothing about the topic.
-    return {w.lower() for w in names if not (len(w) == 2 and w.isupper())} - _ENGLISH_STOP
+    names = [w for w in names if not (len(w) == 2 and w.isupper()) and not (common and common(w))]
+    return {w.lower() for w in names} - _ENGLISH_STOP
 
 
 def char_bigrams(text: str) -> list[str]:
@@ -176,10 +178,15 @@ class PassageTerms:
     vocabulary: frozenset[str]  # every Latin term of the corpus (and of the titles), for unknown names
     lemma_df: dict[str, int] = field(default_factory=dict)  # passages holding each lemma
 
-    def unknown_names(self, question: str) -> int:
-        """How many name-like words of the question the corpus never mentions (a near-domain question's tell)."""
+    def unknown_names(self, question: str, common: Callable[[str], bool] | None = None) -> int:
+        """How many name-like words of the question the corpus never mentions (a near-domain question's tell).
+
+        ``common`` says which words are common words rather than names (see ``whole_words`` in index/ranker.py):
+        the corpus may write those in Japanese (British → 英国), so their absence in Latin letters says nothing.
+        """
         known = self.vocabulary
-        return sum(1 for name in name_terms(question) if name not in known and name.removesuffix("s") not in known)
+        names = name_terms(question, common)
+        return sum(1 for name in names if name not in known and name.removesuffix("s") not in known)
 
     def known_share(self, lemmas: frozenset[str]) -> float:
         """IDF-weighted share of the question's Japanese lemmas that occur anywhere in the corpus (1.0 for none).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,11 @@ class PoolRanker:
         self.char_bm25 = CharBigramBM25(texts)
         self.bridge = GlossBridge(texts)
         self.terms = passage_terms(texts, self.tokenize, [a.title for a in index.articles])
+        self.common_word: Callable[[str], bool] | None = None  # set by use_vocabulary_of
+
+    def use_vocabulary_of(self, encoder: object) -> None:
+        """Tell names from common words by the encoder's subword vocabulary (``whole_words``), if it exposes one."""
+        self.common_word = whole_words(encoder)
 
     def signals(self, question: str, vector: np.ndarray) -> QuestionSignals:
         """Corpus-wide lexical scores and term sets of one question."""
@@ -156,7 +162,7 @@ class PoolRanker:
             char_bm25=self.char_bm25.scores(question),
             lemmas=lemmas,
             latin=frozenset(latin_terms(question)),
-            unknown_names=self.terms.unknown_names(question),
+            unknown_names=self.terms.unknown_names(question, self.common_word),
             known_share=self.terms.known_share(lemmas),
         )
 
@@ -199,6 +205,23 @@ def open_ranker(index: LoadedIndex, path: Path | None = None) -> PoolRanker | No
     except RankerFileError as exc:
         logger.error("ranking stage off, answers use the hybrid ranking without abstention: %s", exc)
         return None
+
+
+def whole_words(encoder: object) -> Callable[[str], bool] | None:
+    """Whether the encoder's tokenizer holds a word (as written) in one piece; None if it exposes no tokenizer.
+
+    A multilingual vocabulary keeps common words whole (British, States, Samsung) and splits rare names into
+    pieces (Cerebras → Cer·e·bras, CoreWeave → Core·We·ave): a rare name the corpus never mentions is what marks
+    a question about something else.
+    """
+    tokenizer = getattr(encoder, "tokenizer", None)  # the ONNX encoder: a `tokenizers.Tokenizer`
+    if tokenizer is not None and hasattr(tokenizer, "encode"):
+        return lambda word: len(tokenizer.encode(word, add_special_tokens=False).tokens) == 1
+    hf_tokenizer = getattr(getattr(encoder, "model", None), "tokenizer", None)  # sentence-transformers
+    if hf_tokenizer is not None and hasattr(hf_tokenizer, "tokenize"):
+        return lambda word: len(hf_tokenizer.tokenize(word)) == 1
+    logger.warning("encoder %r exposes no tokenizer: every unknown capitalised word counts as a name", encoder)
+    return None
 
 
 def _scoring_bm25(index: LoadedIndex) -> Any:

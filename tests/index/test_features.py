@@ -67,6 +67,13 @@ def test_two_letter_capitals_are_abbreviations_not_names() -> None:
     assert name_terms("How many GB does Rubin carry?") == {"rubin"}
 
 
+def test_unknown_names_leave_out_words_called_common() -> None:
+    terms = passage_terms(["NVIDIAの投資"], lambda text: [])
+    question = "How much is NVIDIA putting into British AI, and what does Cerebras say?"
+    assert terms.unknown_names(question) == 2  # british, cerebras
+    assert terms.unknown_names(question, common=lambda word: word == "British") == 1  # as written, not lower-cased
+
+
 def test_unknown_names_count_names_the_corpus_never_mentions() -> None:
     terms = passage_terms(["NVIDIAとAMDのGPU-4"], lambda text: [], ["Meta and TPU"])
     assert terms.unknown_names("How does Groq compare with NVIDIA and Meta?") == 1  # groq

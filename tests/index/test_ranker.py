@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from index.answer import compose_answer
 from index.features import ABSTENTION_FEATURES, FEATURES
-from index.ranker import RANKER_PATH, LinearModel, RankerFileError, load_ranker, open_ranker
+from index.ranker import RANKER_PATH, LinearModel, RankerFileError, load_ranker, open_ranker, whole_words
 from index.retriever import HybridRetriever
 from index.version import load_latest
 
@@ -66,6 +67,35 @@ def test_an_unusable_ranker_file_falls_back_to_hybrid_with_an_error_logged(
     with caplog.at_level(logging.ERROR, logger="index.ranker"):
         assert open_ranker(None, tmp_path / "missing.json") is None  # type: ignore[arg-type]
     assert "ranking stage off" in caplog.text
+
+
+class _Pieces:
+    """A stand-in tokenizer that splits words into pieces of three letters."""
+
+    def encode(self, word: str, add_special_tokens: bool = True) -> SimpleNamespace:
+        return SimpleNamespace(tokens=[word[i : i + 3] for i in range(0, len(word), 3)])
+
+    def tokenize(self, word: str) -> list[str]:
+        return self.encode(word).tokens
+
+
+def test_whole_words_read_the_tokenizer_of_either_encoder(caplog: pytest.LogCaptureFixture) -> None:
+    onnx_like = SimpleNamespace(tokenizer=_Pieces())
+    sentence_transformers_like = SimpleNamespace(model=SimpleNamespace(tokenizer=_Pieces()))
+    for encoder in (onnx_like, sentence_transformers_like):
+        common = whole_words(encoder)
+        assert common is not None and common("AMD") and not common("Groq")
+    with caplog.at_level(logging.WARNING, logger="index.ranker"):
+        assert whole_words(SimpleNamespace()) is None
+    assert "no tokenizer" in caplog.text
+
+
+@pytest.mark.slow
+def test_the_real_vocabulary_keeps_common_words_whole_and_splits_rare_names(encoder) -> None:
+    common = whole_words(encoder)
+    assert common is not None
+    assert common("British") and common("States")  # the posts write 英国, 米国
+    assert not common("Cerebras") and not common("CoreWeave")
 
 
 @pytest.fixture(scope="module")
