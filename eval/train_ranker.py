@@ -36,9 +36,13 @@ FOLDS = 5
 REPEATS = 3  # repeated grouped CV: C is chosen on the mean over repeats, not on one lucky split
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 DEPTH = 10
-# The answer threshold keeps this share of answerable dev questions (out of fold) above it: a margin below
-# the 5 % target, because a threshold chosen on some questions abstains more often on others.
-FALSE_ABSTENTION_BUDGET = 0.02
+# The answer threshold keeps all but this share of answerable dev questions (out of fold) above it: a margin
+# below the 5 % target, because a threshold chosen on some questions abstains more often on others (2 % on dev
+# gave 5 % on test). Nested CV on dev: 1 % abstains on about as many unanswerable questions as 2 % (65 vs 67 %)
+# at half the false abstention (1.4 vs 2.6 %).
+FALSE_ABSTENTION_BUDGET = 0.01
+# Other budgets whose nested out-of-fold rates are reported beside the chosen one, to show the trade-off.
+BUDGETS_REPORTED = (0.01, 0.02, 0.03, 0.05)
 
 
 @dataclass
@@ -58,6 +62,7 @@ def collect_pools(retriever: HybridRetriever, questions: list[Question]) -> tupl
     from index.backends import Queries
 
     features = PoolRanker(retriever.index, None)
+    features.use_vocabulary_of(retriever.encoder)
     texts = [q.question for q in questions]
     vectors = retriever.encode(texts)
     pool_size = retriever.params.pool(DEPTH)
@@ -165,14 +170,47 @@ def _abstention(pools: list[Pool], seed: int) -> tuple[np.ndarray, float]:
     x = np.stack([p.absolute for p in pools])
     best_c, best_auc, best_oof = C_GRID[0], -1.0, np.zeros(len(pools))
     for c in C_GRID:
-        oof = np.zeros(len(pools))
-        for held in _folds(len(pools), seed):
-            train = np.setdiff1d(np.arange(len(pools)), held)
-            oof[held] = _fit(x[train], y[train], c, ABSTENTION_FEATURES, balanced=True).probability(x[held])
+        oof = _oof_probability(x, y, c, seed)
         auc = _auc(oof, y)
         if auc > best_auc:
             best_c, best_auc, best_oof = c, auc, oof
     return best_oof, best_c
+
+
+def _oof_probability(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> np.ndarray:
+    """Out-of-fold P(answerable) of every row (balanced logistic regression, one question per row)."""
+    oof = np.zeros(len(y))
+    for held in _folds(len(y), seed):
+        train = np.setdiff1d(np.arange(len(y)), held)
+        oof[held] = _fit(x[train], y[train], c, ABSTENTION_FEATURES, balanced=True).probability(x[held])
+    return oof
+
+
+def _nested_abstention(
+    x: np.ndarray, y: np.ndarray, c: float, seed: int, budget: float = FALSE_ABSTENTION_BUDGET
+) -> np.ndarray:
+    """Out-of-fold abstentions with the threshold rule applied inside each training fold.
+
+    Each held-out fold is scored by a model fitted without it, against a threshold chosen (as served: the
+    ``budget`` quantile of out-of-fold probabilities of answerable questions) from the training questions
+    alone, so neither the model nor the threshold has seen the questions it decides.
+    """
+    abstained = np.zeros(len(y), dtype=bool)
+    for held in _folds(len(y), seed):
+        train = np.setdiff1d(np.arange(len(y)), held)
+        inner = _oof_probability(x[train], y[train], c, seed + 1)
+        threshold = np.quantile(inner[y[train] == 1], budget)
+        model = _fit(x[train], y[train], c, ABSTENTION_FEATURES, balanced=True)
+        abstained[held] = model.probability(x[held]) < threshold
+    return abstained
+
+
+def _rates(runs: list[np.ndarray], answerable: np.ndarray) -> dict[str, float]:
+    """Mean share of unanswerable and of answerable questions abstained on, over repeated runs."""
+    return {
+        "abstained_on_unanswerable": round(float(np.mean([a[~answerable].mean() for a in runs])), 4),
+        "abstained_on_answerable": round(float(np.mean([a[answerable].mean() for a in runs])), 4),
+    }
 
 
 def _auc(score: np.ndarray, y: np.ndarray) -> float:
@@ -254,6 +292,10 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
     abstained = answerable_oof < threshold
     x_abs = np.stack([p.absolute for p in pools_all])
     answerable_model = _fit(x_abs, y.astype(np.int64), abstain_c, ABSTENTION_FEATURES, balanced=True)
+    nested = {
+        budget: [_nested_abstention(x_abs, y.astype(np.int64), abstain_c, seed, budget) for seed in range(REPEATS)]
+        for budget in sorted({FALSE_ABSTENTION_BUDGET, *BUDGETS_REPORTED})
+    }
 
     # Confidence = P(rank 1 is right), Platt-style on absolute features + the ranker's own top margin.
     oof_by_id = {p.question.id: s for p, s in zip(pools, oof)}
@@ -290,6 +332,12 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
             "answerable": int(y.sum()),
             "abstained_on_answerable": round(float(abstained[y].mean()), 4),
             "threshold_rule": f"{FALSE_ABSTENTION_BUDGET:.0%} quantile of out-of-fold P(answerable) of answerable",
+        },
+        # The honest estimate: model and threshold both chosen without the questions they decide.
+        "abstention_nested_out_of_fold": {
+            "method": f"{REPEATS}×{FOLDS}-fold, threshold chosen inside each training fold by the rule above",
+            **_rates(nested[FALSE_ABSTENTION_BUDGET], y),
+            "by_budget": {f"{budget:.0%}": _rates(runs, y) for budget, runs in nested.items()},
         },
         "confidence_out_of_fold": {"ece": round(ece, 4), "bins": bins},
     }

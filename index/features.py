@@ -8,6 +8,7 @@ values (``abstention_features``): pool-relative scores make every pool's top pas
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -71,10 +72,11 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _SENTENCE_END = re.compile(r"[.?!。？！]\s*")
 
 
-def name_terms(text: str) -> set[str]:
+def name_terms(text: str, common: Callable[[str], bool] | None = None) -> set[str]:
     """Words that look like names: Latin words in a Japanese question; capitalised, not sentence-first, in English.
 
-    Lower-cased, so they can be looked up in the corpus's Latin terms (``latin_terms``).
+    Lower-cased, so they can be looked up in the corpus's Latin terms (``latin_terms``). ``common`` (given the
+    word as written) leaves out words it calls common.
     """
     folded = unicodedata.normalize("NFKC", text)
     if japanese_share(folded) > 0:  # any kana or kanji: a Japanese question, whose Latin words are all names
@@ -84,6 +86,9 @@ def name_terms(text: str) -> set[str]:
         for sentence in _SENTENCE_END.split(folded):
             words = _NAME.findall(sentence)
             names += [w for w in words[1:] if len(w) > 1 and any(c.isupper() for c in w)]
+    # Two-letter capitals (US, DC, UK, GB) are abbreviations and units that the Japanese posts write in
+    # Japanese (米国, データセンター): not being spelled in Latin in the corpus says nothing about the topic.
+    names = [w for w in names if not (len(w) == 2 and w.isupper()) and not (common and common(w))]
     return {w.lower() for w in names} - _ENGLISH_STOP
 
 
@@ -187,11 +192,30 @@ class PassageTerms:
     vocabulary: frozenset[str]  # every Latin term of the corpus (and of the titles), for unknown names
     folded: list[str] = field(default_factory=list)  # NFKC-folded, lower-cased texts (for the JMdict coverage)
     lead: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per passage: its article's first
+    lemma_df: dict[str, int] = field(default_factory=dict)  # passages holding each lemma
 
-    def unknown_names(self, question: str) -> int:
-        """How many name-like words of the question the corpus never mentions (a near-domain question's tell)."""
+    def unknown_names(self, question: str, common: Callable[[str], bool] | None = None) -> int:
+        """How many name-like words of the question the corpus never mentions (a near-domain question's tell).
+
+        ``common`` says which words are common words rather than names (see ``whole_words`` in index/ranker.py):
+        the corpus may write those in Japanese (British → 英国), so their absence in Latin letters says nothing.
+        """
         known = self.vocabulary
-        return sum(1 for name in name_terms(question) if name not in known and name.removesuffix("s") not in known)
+        names = name_terms(question, common)
+        return sum(1 for name in names if name not in known and name.removesuffix("s") not in known)
+
+    def known_share(self, lemmas: frozenset[str]) -> float:
+        """IDF-weighted share of the question's Japanese lemmas that occur anywhere in the corpus (1.0 for none).
+
+        A lemma the corpus never uses weighs the most (df 0), so one unknown content word (親子丼, モンステラ)
+        outweighs several known everyday ones; Latin words are left to ``unknown_names``.
+        """
+        size = len(self.lemmas)
+        weights = {t: math.log((size + 1) / (self.lemma_df.get(t, 0) + 0.5)) for t in lemmas if not t.isascii()}
+        total = sum(weights.values())
+        if total <= 0:
+            return 1.0
+        return sum(w for t, w in weights.items() if self.lemma_df.get(t, 0)) / total
 
 
 def passage_terms(
@@ -210,7 +234,12 @@ def passage_terms(
     vocabulary = terms | {part for term in terms for part in re.split(r"[\-.]", term) if part}
     folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
     lead = np.asarray([p == 1 for p in paragraphs], dtype=bool) if paragraphs else np.zeros(len(texts), dtype=bool)
-    return PassageTerms([frozenset(tokenize(t)) for t in texts], latin, vocabulary, folded, lead)
+    lemmas = [frozenset(tokenize(t)) for t in texts]
+    lemma_df: dict[str, int] = {}
+    for passage in lemmas:
+        for lemma in passage:
+            lemma_df[lemma] = lemma_df.get(lemma, 0) + 1
+    return PassageTerms(lemmas, latin, vocabulary, folded=folded, lead=lead, lemma_df=lemma_df)
 
 
 @dataclass
@@ -227,6 +256,7 @@ class QuestionSignals:
     unknown_names: int = 0  # name-like words of the question that the corpus never mentions
     bm25_jmdict: np.ndarray | None = None  # lemma BM25 of the question's JMdict-bridged words (None: none)
     jmdict_phrases: list[list[str]] = field(default_factory=list)  # per bridged English phrase, its Japanese forms
+    known_share: float = 1.0  # IDF-weighted share of the question's Japanese lemmas the corpus uses anywhere
 
 
 def pool_features(
@@ -288,35 +318,54 @@ def jmdict_features(signals: QuestionSignals, rows: np.ndarray, terms: PassageTe
     return np.stack(columns, axis=1).astype(np.float32)
 
 
-# The absolute similarity of the best candidate: what the abstention and confidence models read.
+# What the abstention and confidence models read: absolute similarity, never relative to the pool. The LoRA-adapted
+# e5 spreads cosines differently for Japanese and English questions, so each similarity enters once per language
+# (× the question's Japanese share, × its complement); the lexical signals mean something only in Japanese.
 ABSTENTION_FEATURES: tuple[str, ...] = (
-    "max_cos",
-    "max_sent1",
-    "max_bm25",
-    "max_coverage",
-    "max_latin",
+    "ja_max_cos",
+    "en_max_cos",
+    "ja_density",  # mean cosine of the nearest passages: is the question in the corpus's neighbourhood at all
+    "en_density",
     "ja_share",
-    "unknown_names",
-    # The lexical signals mean something only in the question's own script: a Japanese question that shares
-    # no word with any passage is off-topic, an English one always shares few.
     "ja_max_bm25",
-    "ja_max_coverage",
-    "en_max_latin",
+    "ja_known_share",  # how much of the question's content the corpus has words for
+    "unknown_names",
 )
 MAX_UNKNOWN_NAMES = 2  # one unknown name already says much; more add little
+DENSITY_NEIGHBOURS = 10
+
+
+def corpus_density(cosines: np.ndarray, neighbours: int = DENSITY_NEIGHBOURS) -> float:
+    """Mean of the ``neighbours`` highest cosines (all of them when there are fewer; 0.0 for none).
+
+    Read from the pool's cosines: the pool holds the dense top-N (N ≥ ``neighbours``), so these are the
+    question's nearest passages in the whole corpus without another pass over every vector.
+    """
+    if not cosines.size:
+        return 0.0
+    k = min(neighbours, cosines.size)
+    return float(np.partition(cosines, cosines.size - k)[-k:].mean())
 
 
 def abstention_features(signals: QuestionSignals, features: np.ndarray) -> np.ndarray:
-    """Absolute pool maxima (passage cosine, sentence cosine, raw BM25, coverage, Latin overlap), language, names."""
+    """Per-language best passage cosine and corpus density, Japanese BM25 and known share, unknown names."""
     unknown = min(signals.unknown_names, MAX_UNKNOWN_NAMES)
     share = japanese_share(signals.text)
+    index = {name: i for i, name in enumerate(FEATURES)}
+    density = corpus_density(features[:, index["cos"]])
     if len(features):
-        index = {name: i for i, name in enumerate(FEATURES)}
         maxima = features.max(axis=0)
-        cos, sent, bm25, coverage, latin = (
-            maxima[index[name]] for name in ("cos", "sent1", "bm25", "coverage", "latin")
-        )
+        cos, bm25 = (maxima[index[name]] for name in ("cos", "bm25"))
     else:
-        cos = sent = bm25 = coverage = latin = 0.0
-    values = [cos, sent, bm25, coverage, latin, share, unknown, share * bm25, share * coverage, (1 - share) * latin]
+        cos = bm25 = 0.0
+    values = [
+        share * cos,
+        (1 - share) * cos,
+        share * density,
+        (1 - share) * density,
+        share,
+        share * bm25,
+        share * signals.known_share,
+        unknown,
+    ]
     return np.asarray(values, dtype=np.float32)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,11 @@ class PoolRanker:
         )
         # A version built before lexicons were stored gets one now (JMdict is read once per process).
         self.lexicon = index.lexicon if index.lexicon is not None else build_lexicon(texts)
+        self.common_word: Callable[[str], bool] | None = None  # set by use_vocabulary_of
+
+    def use_vocabulary_of(self, encoder: object) -> None:
+        """Tell names from common words by the encoder's subword vocabulary (``whole_words``), if it exposes one."""
+        self.common_word = whole_words(encoder)
 
     def signals(self, question: str, vector: np.ndarray) -> QuestionSignals:
         """Corpus-wide lexical scores and term sets of one question."""
@@ -156,15 +162,17 @@ class PoolRanker:
         # Only a question with no Japanese at all needs its words turned into the corpus's Japanese ones.
         phrases = translate(self.lexicon, question) if japanese_share(question) == 0 else []
         bridged = [form for forms in phrases for form in forms]
+        lemmas = frozenset(self.tokenize(question))
         return QuestionSignals(
             text=question,
             vector=vector,
             bm25=bm25,
             bm25_bridge=bridge,
             char_bm25=self.char_bm25.scores(question),
-            lemmas=frozenset(self.tokenize(question)),
+            lemmas=lemmas,
             latin=frozenset(latin_terms(question)),
-            unknown_names=self.terms.unknown_names(question),
+            unknown_names=self.terms.unknown_names(question, self.common_word),
+            known_share=self.terms.known_share(lemmas),
             bm25_jmdict=self.lexical.scores(" ".join(bridged)) if bridged else None,  # type: ignore[attr-defined]
             jmdict_phrases=phrases,
         )
@@ -208,6 +216,23 @@ def open_ranker(index: LoadedIndex, path: Path | None = None) -> PoolRanker | No
     except RankerFileError as exc:
         logger.error("ranking stage off, answers use the hybrid ranking without abstention: %s", exc)
         return None
+
+
+def whole_words(encoder: object) -> Callable[[str], bool] | None:
+    """Whether the encoder's tokenizer holds a word (as written) in one piece; None if it exposes no tokenizer.
+
+    A multilingual vocabulary keeps common words whole (British, States, Samsung) and splits rare names into
+    pieces (Cerebras → Cer·e·bras, CoreWeave → Core·We·ave): a rare name the corpus never mentions is what marks
+    a question about something else.
+    """
+    tokenizer = getattr(encoder, "tokenizer", None)  # the ONNX encoder: a LeanTokenizer
+    if tokenizer is not None and hasattr(tokenizer, "piece_count"):
+        return lambda word: tokenizer.piece_count(word) == 1
+    hf_tokenizer = getattr(getattr(encoder, "model", None), "tokenizer", None)  # sentence-transformers
+    if hf_tokenizer is not None and hasattr(hf_tokenizer, "tokenize"):
+        return lambda word: len(hf_tokenizer.tokenize(word)) == 1
+    logger.warning("encoder %r exposes no tokenizer: every unknown capitalised word counts as a name", encoder)
+    return None
 
 
 def _scoring_bm25(index: LoadedIndex) -> Any:

@@ -115,6 +115,8 @@ class HybridRetriever:
         self.encoder = encoder
         self.params = params or RankParams()
         self.ranker = ranker
+        if ranker is not None:  # the abstention features read the encoder's vocabulary (unknown names)
+            ranker.use_vocabulary_of(encoder)
 
     def encode(self, questions: list[str]) -> np.ndarray:
         """Question vectors (one encoder call for the batch)."""

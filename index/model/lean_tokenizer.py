@@ -128,7 +128,15 @@ class LeanTokenizer:
         """Ids of each text, ``<s> … </s>`` included, truncated to ``max_length``."""
         return [self._encode_one(text) for text in texts]
 
+    def piece_count(self, text: str) -> int:
+        """How many pieces ``text`` is cut into (special tokens not counted, no truncation)."""
+        return len(self._pieces(text))
+
     def _encode_one(self, text: str) -> list[int]:
+        ids = self._pieces(text)
+        return [self.bos_id, *ids[: max(self.max_length - 2, 0)], self.eos_id]
+
+    def _pieces(self, text: str) -> list[int]:
         ids: list[int] = []
         segments = self._special.split(text) if self._special else [text]
         for i, segment in enumerate(segments):
@@ -138,4 +146,4 @@ class LeanTokenizer:
                 words = self._pre_tokenizer.pre_tokenize_str(self._normalizer.normalize_str(segment))
                 # One call for all words: no piece holds an inner "▁", so a piece never spans two words.
                 ids.extend(self._unigram.encode("".join(word for word, _span in words)))
-        return [self.bos_id, *ids[: max(self.max_length - 2, 0)], self.eos_id]
+        return ids

@@ -15,6 +15,7 @@ from index.features import (
     abstention_features,
     best_two_sentences,
     char_bigrams,
+    corpus_density,
     latin_terms,
     name_terms,
     passage_terms,
@@ -61,6 +62,19 @@ def test_gloss_bridge_maps_english_words_to_the_corpus_loanwords() -> None:
     assert bridge.translate("Why is the sky blue?") == []
 
 
+def test_two_letter_capitals_are_abbreviations_not_names() -> None:
+    assert name_terms("Which parts will Foxconn build in the US and the UK?") == {"foxconn"}
+    assert name_terms("DCネットワークとNVLinkの違いは？") == {"nvlink"}
+    assert name_terms("How many GB does Rubin carry?") == {"rubin"}
+
+
+def test_unknown_names_leave_out_words_called_common() -> None:
+    terms = passage_terms(["NVIDIAの投資"], lambda text: [])
+    question = "How much is NVIDIA putting into British AI, and what does Cerebras say?"
+    assert terms.unknown_names(question) == 2  # british, cerebras
+    assert terms.unknown_names(question, common=lambda word: word == "British") == 1  # as written, not lower-cased
+
+
 def test_unknown_names_count_names_the_corpus_never_mentions() -> None:
     terms = passage_terms(["NVIDIAとAMDのGPU-4"], lambda text: [], ["Meta and TPU"])
     assert terms.unknown_names("How does Groq compare with NVIDIA and Meta?") == 1  # groq
@@ -101,22 +115,23 @@ def test_pool_features_by_hand() -> None:
     assert col["en_bridge_norm"] == pytest.approx([0.0, 0.0])  # no bridged words: zeros, not NaN
 
 
-def test_abstention_features_are_absolute_pool_maxima() -> None:
+def test_abstention_features_are_absolute_pool_maxima_per_language() -> None:
     vectors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     terms = passage_terms(["液冷", "空冷"], lambda text: [text])
     sentences = (np.array([0.3, 0.6], dtype=np.float32), np.array([0.3, 0.6], dtype=np.float32))
-    signals = _signals(bm25=np.array([1.0, 5.0]), char_bm25=np.zeros(2), unknown_names=3)
+    signals = _signals(bm25=np.array([1.0, 5.0]), char_bm25=np.zeros(2), unknown_names=3, known_share=0.4)
     x = pool_features(signals, np.array([0, 1]), vectors, sentences, terms)
     absolute = dict(zip(ABSTENTION_FEATURES, abstention_features(signals, x).tolist()))
-    assert absolute["max_cos"] == pytest.approx(1.0)
-    assert absolute["max_sent1"] == pytest.approx(0.6)
-    assert absolute["max_bm25"] == pytest.approx(5.0)
-    assert absolute["max_coverage"] == pytest.approx(0.5)  # 液冷 of {液冷, ai}
-    assert absolute["unknown_names"] == 2  # capped
-    share = 0.5  # "液冷 AI"
+    share = 0.5  # "液冷 AI": 2 kanji, 2 Latin letters
+    assert absolute["ja_share"] == pytest.approx(share)
+    assert absolute["ja_max_cos"] == pytest.approx(share * 1.0)
+    assert absolute["en_max_cos"] == pytest.approx((1 - share) * 1.0)
+    density = (1.0 + 0.0) / 2  # the pool's cosines, fewer than DENSITY_NEIGHBOURS: their mean
+    assert absolute["ja_density"] == pytest.approx(share * density)
+    assert absolute["en_density"] == pytest.approx((1 - share) * density)
     assert absolute["ja_max_bm25"] == pytest.approx(share * 5.0)
-    assert absolute["ja_max_coverage"] == pytest.approx(share * 0.5)
-    assert absolute["en_max_latin"] == pytest.approx((1 - share) * 0.0)
+    assert absolute["ja_known_share"] == pytest.approx(share * 0.4)
+    assert absolute["unknown_names"] == 2  # capped
 
 
 def test_jmdict_features_by_hand() -> None:
@@ -160,3 +175,28 @@ def test_lead_marks_each_articles_first_paragraph() -> None:
     unknown = passage_terms(["a", "b"], lambda text: [text])  # no ordinals given: nothing is a lead
     x = pool_features(signals, np.array([0, 1]), vectors[:2], sentences, unknown)
     assert not x[:, FEATURES.index("lead")].any()
+
+
+def test_abstention_features_of_an_empty_pool_are_zero_similarity() -> None:
+    signals = _signals(text="Why?", bm25=np.zeros(0), char_bm25=np.zeros(0))
+    absolute = dict(zip(ABSTENTION_FEATURES, abstention_features(signals, np.zeros((0, len(FEATURES)))).tolist()))
+    assert absolute["en_max_cos"] == 0.0 and absolute["en_density"] == 0.0 and absolute["ja_max_bm25"] == 0.0
+
+
+def test_corpus_density_is_the_mean_of_the_nearest_cosines() -> None:
+    cosines = np.array([0.1, 0.9, 0.5, 0.7, 0.3], dtype=np.float32)
+    assert corpus_density(cosines, neighbours=2) == pytest.approx(0.8)
+    assert corpus_density(cosines, neighbours=10) == pytest.approx(0.5)  # fewer passages than neighbours: all
+    assert corpus_density(np.zeros(0, dtype=np.float32)) == 0.0
+
+
+def test_known_share_weighs_lemmas_the_corpus_never_uses_most() -> None:
+    # 4 passages: 冷却 in all of them (common), 液冷 in one (rare), 親子丼 in none.
+    terms = passage_terms(["冷却 液冷", "冷却", "冷却", "冷却"], lambda text: text.split())
+    assert terms.known_share(frozenset({"冷却", "液冷"})) == 1.0
+    assert terms.known_share(frozenset()) == 1.0  # nothing to judge (an English question)
+    assert terms.known_share(frozenset({"gpu"})) == 1.0  # Latin words are unknown_names' business
+    idf = {"冷却": np.log(5 / 4.5), "親子丼": np.log(5 / 0.5)}
+    expected = idf["冷却"] / (idf["冷却"] + idf["親子丼"])
+    assert terms.known_share(frozenset({"冷却", "親子丼"})) == pytest.approx(expected)
+    assert terms.known_share(frozenset({"冷却", "親子丼"})) < 0.1  # one unknown content word outweighs a known one

@@ -67,6 +67,8 @@ def test_ids_equal_tokenizer_json_on_the_corpus_the_questions_and_edge_cases(pai
     assert not mismatches, mismatches[:5]
     assert max(len(ids) for ids in got) == MAX_SEQ_LENGTH  # the long texts were truncated, </s> kept
     assert all(ids[0] == lean.bos_id and ids[-1] == lean.eos_id for ids in got)
+    for text in texts[:50] + EDGE_CASES:  # without the specials and without truncation
+        assert lean.piece_count(text) == len(reference.encode(text, add_special_tokens=False).ids) or len(text) > 500
 
 
 def test_a_pipeline_of_another_format_or_a_missing_file_is_refused(e5_cache: Path, tmp_path: Path) -> None:
