@@ -19,7 +19,7 @@ from corpus.loader import load_corpus
 from corpus.text import sentence_spans
 from index.build import build_index
 from index.documents import document_text, sentence_document
-from index.model import load_encoder
+from index.model import build_runtime, load_encoder
 from ragqa.settings import get_settings
 
 NEW_POST = """---
@@ -41,7 +41,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     base = get_settings()
-    encoder = load_encoder(base.model, base.model_cache_dir, base.torch_threads)
+    # The runtime `ragqa index` builds with (sentence-transformers for float32), which is also the floor's.
+    runtime = build_runtime(base.model, base.encoder)
+    encoder = load_encoder(base.model, base.model_cache_dir, base.torch_threads, runtime, base.adapter)
+    if not hasattr(encoder, "model"):
+        raise SystemExit(f"the build runtime is {runtime}: this benchmark's floor is sentence-transformers (float32)")
     corpus = load_corpus(base.corpus_dir)
     documents = [document_text(p, base.document_format) for p in corpus.passages]
     prompt = encoder.model.prompts.get("passage", "")

@@ -25,10 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index.embedder import load_encoder  # noqa: E402
-
 from corpus.loader import load_corpus  # noqa: E402
-from eval.metrics import is_hit, load_questions, reciprocal_rank  # noqa: E402
+from eval.questions import is_relevant, load_questions  # noqa: E402
+from index.model import load_encoder  # noqa: E402
 from index.model.onnx import load_onnx_encoder  # noqa: E402
 from index.model.onnx_export import (  # noqa: E402
     ONNX_DIR,
@@ -114,12 +113,12 @@ def main() -> None:
 
     settings = Settings()
     folder = ensure_onnx_export(settings.model_cache_dir)
-    questions = load_questions(ROOT / "eval" / "questions.jsonl")
+    questions = [q for q in load_questions() if q.answerable]
     texts = [q.question for q in questions]
     passages = load_corpus(DEFAULT_CORPUS_DIR).passages
     passage_texts = [p.text for p in passages]
 
-    torch_encoder = load_encoder(settings)
+    torch_encoder = load_encoder(settings.model, settings.model_cache_dir, runtime="torch", adapter=settings.adapter)
     model = torch_encoder.model
     onnx = {variant: load_onnx_encoder(folder, variant) for variant in VARIANT_FILES}
     names = ["torch-fp32", *onnx]
@@ -181,10 +180,10 @@ def main() -> None:
         top = dense_top(query_vectors[name], vectors[name], 10)
         same_first = float(np.mean(top[:, 0] == reference[:, 0]))
         overlap = float(np.mean([len(set(a[:5]) & set(b)) / 5 for a, b in zip(top, reference)]))
-        flags = [[is_hit(passage_texts[i], q.gold.substrings) for i in row] for q, row in zip(questions, top)]
+        flags = [[any(is_relevant(passages[i], g) for g in q.gold) for i in row] for q, row in zip(questions, top)]
         r1 = np.mean([f[0] for f in flags])
         r5 = np.mean([any(f[:5]) for f in flags])
-        mrr = np.mean([reciprocal_rank(f, 10) for f in flags])
+        mrr = np.mean([next((1 / (rank + 1) for rank, hit in enumerate(f[:10]) if hit), 0.0) for f in flags])
         cosine = float((query_vectors[name] * query_vectors["torch-fp32"]).sum(1).min())
         print(f"| {name} | {same_first:.3f} | {overlap:.3f} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {cosine:.4f} |")
     del torch_encoder, model, onnx, single  # the children below measure alone
