@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     bm25_tokens: TokenForm = Field("lemma", description="Token form for BM25.")
     embed_batch_size: int = Field(32, ge=1)
     torch_threads: int = Field(0, ge=0, description="Threads for the encoder (torch or ONNX); 0: the default.")
+    search_threads: int = Field(
+        1, ge=0, description="OpenMP threads of a serving process's FAISS searches; 0: all cores (large indexes)."
+    )
     admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
     host: str = "127.0.0.1"
     port: int = 8000

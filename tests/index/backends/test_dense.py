@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from index.backends import Documents, FaissBackend, Queries
+from index.backends.dense import set_search_threads
 
 
 def _unit_vectors(n: int, dim: int = 16) -> np.ndarray:
@@ -54,3 +55,22 @@ def test_dense_backend_demands_vectors_and_a_known_kind() -> None:
         FaissBackend().build(Documents(["a", "b"]))
     with pytest.raises(ValueError, match="unknown FAISS index kind"):
         FaissBackend("annoy")  # type: ignore[arg-type]
+
+
+def test_search_threads_cap_faiss_for_the_process_and_the_service_edge_applies_the_setting(tmp_path: Path) -> None:
+    import faiss
+
+    from ragqa.settings import Settings
+    from service.config import engine_from_settings
+
+    before = faiss.omp_get_max_threads()
+    try:
+        set_search_threads(1)
+        assert faiss.omp_get_max_threads() == 1
+        set_search_threads(0)  # 0 leaves FAISS as it is
+        assert faiss.omp_get_max_threads() == 1
+        faiss.omp_set_num_threads(before)
+        engine_from_settings(Settings(search_threads=1, corpus_dir=tmp_path, index_dir=tmp_path / "index"))
+        assert faiss.omp_get_max_threads() == 1
+    finally:
+        faiss.omp_set_num_threads(before)
