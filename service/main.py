@@ -28,6 +28,7 @@ from service.query_log import QueryLog
 from service.request_id import RequestIdMiddleware
 from service.routes import admin, articles, health, query
 from service.security import SecurityHeadersMiddleware
+from service.shutdown_answer import ShutdownAnswerMiddleware
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -64,6 +65,8 @@ def create_app(settings: Settings, engine: Engine | None = None, start: bool = T
     app.state.metrics = metrics
     app.state.recorder = recorder
     # Added last = outermost: the headers also go on the 413s of the body limit, and every response is counted.
+    # Innermost: its 503 for a request cut off by shutdown goes out through all the others.
+    app.add_middleware(ShutdownAnswerMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -40,13 +40,13 @@ class Server:
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 120
     ) -> tuple[int, dict]:
-        """(status, JSON body) of one HTTP request."""
+        """(status, JSON body) of one HTTP request; a body that is not JSON comes back as ``{"text": ...}``."""
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
         try:
             with urllib.request.urlopen(req, timeout=timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
+                return response.status, _json_or_text(response.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+            return exc.code, _json_or_text(exc.read())
 
     def log(self, chars: int = 4000) -> str:
         """The end of the server's log (empty when it is not kept)."""
@@ -114,3 +114,11 @@ def running_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
+
+
+def _json_or_text(body: bytes) -> dict:
+    """A response body as JSON, or ``{"text": body}`` when it is not (e.g. uvicorn's own plain-text errors)."""
+    try:
+        return json.loads(body or b"{}")
+    except ValueError:
+        return {"text": body.decode("utf-8", errors="replace")}
