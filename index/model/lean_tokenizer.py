@@ -112,13 +112,16 @@ class LeanTokenizer:
                 )
             )
             self._unigram = spm.SentencePieceProcessor(model_file=str(folder / MODEL_FILE))
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"cannot read the serving tokenizer in {folder} ({exc})") from exc
+            self.specials: dict[str, int] = {str(k): int(v) for k, v in pipeline["specials"].items()}
+            self.bos_id, self.eos_id = int(pipeline["bos_id"]), int(pipeline["eos_id"])
+            self.pad_id = int(pipeline["pad_id"])
+        except Exception as exc:  # tokenizers and sentencepiece raise untyped errors for unreadable files
+            command = "python -m index.model.onnx_export --cache-dir <model cache> --force"
+            raise ModelError(
+                f"cannot read the serving tokenizer in {folder} ({exc}): export again with `{command}`"
+            ) from exc
         self._normalizer = shell.normalizer
         self._pre_tokenizer = shell.pre_tokenizer
-        self.specials: dict[str, int] = dict(pipeline["specials"])
-        self.bos_id, self.eos_id = int(pipeline["bos_id"]), int(pipeline["eos_id"])
-        self.pad_id = int(pipeline["pad_id"])
         self.max_length = max_length
         # Special tokens written in the text are matched before normalisation, as tokenizers' added tokens are.
         names = sorted(self.specials, key=len, reverse=True)
