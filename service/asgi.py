@@ -1,7 +1,9 @@
-"""What our pure-ASGI middlewares share: HTTP-only handling and headers added to the response start."""
+"""What our pure-ASGI middlewares share: HTTP-only handling, headers added to the response start, and the
+messages of a JSON error response they answer themselves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from starlette.datastructures import MutableHeaders
@@ -36,3 +38,12 @@ def adding_headers(send: Send, headers: Mapping[str, str]) -> Send:
         await send(message)
 
     return send_with_headers
+
+
+def json_error_messages(status: int, detail: str, headers: Mapping[str, str]) -> tuple[Message, Message]:
+    """The start and body messages of a ``{"detail": ...}`` JSON response, with ``headers`` added."""
+    body = json.dumps({"detail": detail}).encode()
+    start_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    start_headers += [(name.encode(), value.encode()) for name, value in headers.items()]
+    start = {"type": "http.response.start", "status": status, "headers": start_headers}
+    return start, {"type": "http.response.body", "body": body}

@@ -7,12 +7,11 @@ as soon as it passes it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.asgi import HttpMiddleware
+from service.asgi import HttpMiddleware, json_error_messages
 
 QUERY_BODY_BYTES = 16 * 1024  # a question is at most 1,000 characters (≤ 4 KB of UTF-8) plus JSON framing
 UPLOAD_SLACK_BYTES = 64 * 1024  # multipart framing around the file
@@ -41,18 +40,8 @@ def body_limit_for(max_upload_bytes: int) -> Callable[[str, str], tuple[int, str
 
 def _too_large(limit: int, advice: str) -> tuple[Message, Message]:
     detail = f"the request body is over the {limit:,}-byte limit for this endpoint: {advice}"
-    body = json.dumps({"detail": detail}).encode()
-    start = {
-        "type": "http.response.start",
-        "status": 413,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            # The rest of the body is never read, so the connection cannot be reused.
-            (b"connection", b"close"),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body}
+    # The rest of the body is never read, so the connection cannot be reused.
+    return json_error_messages(413, detail, {"connection": "close"})
 
 
 class BodySizeLimitMiddleware(HttpMiddleware):

@@ -9,11 +9,10 @@ the cancellation go on.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from starlette.types import Message, Receive, Scope, Send
 
-from service.asgi import HttpMiddleware
+from service.asgi import HttpMiddleware, json_error_messages
 
 DETAIL = "the server shut down before this request finished (nothing was changed): retry it in a few seconds"
 
@@ -34,13 +33,6 @@ class ShutdownAnswerMiddleware(HttpMiddleware):
             await self.app(scope, receive, noting_send)
         except asyncio.CancelledError:
             if not started:
-                body = json.dumps({"detail": DETAIL}).encode()
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", b"5"),
-                    (b"connection", b"close"),
-                ]
-                await send({"type": "http.response.start", "status": 503, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                for message in json_error_messages(503, DETAIL, {"retry-after": "5", "connection": "close"}):
+                    await send(message)
             raise
