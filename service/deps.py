@@ -14,12 +14,14 @@ from service.engine import Engine
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_engine(request: Request) -> Engine:
+# The two getters are ``async`` only so that FastAPI calls them on the event loop: a plain ``def``
+# dependency runs in the thread pool, a thread hop on every request for what is an attribute read.
+async def get_engine(request: Request) -> Engine:
     """The engine created with the app."""
     return request.app.state.engine
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 

@@ -25,8 +25,8 @@ async def answer(engine: Engine, request: QueryRequest, http: Request) -> Respon
     return Response(body.model_dump_json(), media_type="application/json")
 
 
-def require_json(request: Request) -> None:
-    """POST /query takes JSON; say so instead of failing to parse something else."""
+async def require_json(request: Request) -> None:
+    """POST /query takes JSON; say so instead of failing to parse something else (async: no thread hop)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         sent = f"not {content_type}" if content_type else "this request had no Content-Type"
