@@ -56,18 +56,21 @@ def data_hash(files: list[Path]) -> str:
 
 
 def _answer_sentence(passage: Passage, substring: str) -> str:
-    """The sentence document of the sentence of ``passage`` that holds (the start of) ``substring``.
+    """The sentence document of the sentence of ``passage`` that holds (the start of) ``substring`` (NFKC).
 
-    The offset is found in the NFKC text and applied to the raw spans; where NFKC changes lengths before
-    it (4 of the 525 training questions) this picks a neighbouring sentence. Kept as is because the shipped
-    adapter was trained with it; fix it (search each sentence's NFKC text) at the next retraining.
+    Each sentence is searched in its own NFKC text, so a passage whose NFKC form changes lengths (full-width
+    letters, ligatures) still gives the right sentence; with none holding it, the one where it begins.
     """
-    text = _nfkc(passage.text)
-    at = text.find(substring)
-    for start, end in sentence_spans(passage.text):
-        if start <= at < end:
+    spans = sentence_spans(passage.text)
+    for start, end in spans:
+        if substring in _nfkc(passage.text[start:end]):
             return sentence_document(passage.title, passage.text[start:end])
-    start, end = sentence_spans(passage.text)[0]
+    # A substring across a sentence boundary: the sentence whose NFKC prefix of the text reaches its start.
+    at = _nfkc(passage.text).find(substring)
+    for start, end in spans:
+        if at < len(_nfkc(passage.text[:end])):
+            return sentence_document(passage.title, passage.text[start:end])
+    start, end = spans[0]
     return sentence_document(passage.title, passage.text[start:end])
 
 

@@ -40,6 +40,15 @@ def test_training_examples_find_the_answering_paragraph_and_sentence(write_post,
     assert all("空冷" not in n for n in example.negatives) and len(example.negatives) == 1
 
 
+def test_the_answer_sentence_is_found_when_nfkc_changes_lengths_before_it(write_post, tmp_path: Path) -> None:
+    # Half-width "ﾃﾞ", "ﾊﾞ", "ｸﾞ" shrink under NFKC (2 → 1 character): the answer's offset in the NFKC
+    # text would point into the first sentence of the raw text.
+    body = "ﾃﾞﾊﾞｲｽﾃﾞﾊﾞｯｸﾞは大変だった。ﾃﾞｰﾀ量が増えた。液冷に変わった。\n"
+    corpus = write_post("a", "冷却の話", body)
+    [example] = training_examples([_question_file(tmp_path / "q.jsonl", "データ量が増えた")], corpus)
+    assert example.sentence == "冷却の話\nﾃﾞｰﾀ量が増えた。"
+
+
 def test_a_gold_substring_in_no_passage_is_an_error(write_post, tmp_path: Path) -> None:
     corpus = write_post("a", "冷却の話", BODY)
     with pytest.raises(ValueError, match="in no passage of article 'a'"):
