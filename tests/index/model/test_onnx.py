@@ -60,9 +60,9 @@ def passages(queries: list[str]) -> list[str]:
     return texts + sentences[:30] + [q for q in queries if q.isascii()][:15]
 
 
-# Known: dynamic int8 of the adapted model (LoRA merged) drops a query to cosine 0.967 against torch
+# Known: dynamic int8 of the adapted model (LoRA merged) drops a query to cosine 0.955 against torch
 # (the base model's int8 held >= 0.994). int8 is opt-in (RAGQA_ENCODER=onnx-int8); the served default is fp32.
-INT8_ADAPTED = pytest.mark.xfail(strict=True, reason="int8 of the adapted model: worst query cosine 0.967 < 0.99")
+INT8_ADAPTED = pytest.mark.xfail(strict=True, reason="int8 of the adapted model: worst query cosine 0.955 < 0.99")
 
 
 @pytest.mark.slow
