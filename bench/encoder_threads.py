@@ -65,7 +65,10 @@ def main() -> None:
         for callers, batch in ((1, 1), (2, 1), (1, 8)):
             rows.append((threads, callers, batch, _rate(encoder, callers, batch, args.seconds)))
     base = next(rate for threads, callers, batch, rate in rows if threads == cores and callers == 1 and batch == 1)
-    print(f"{settings.encoder} encoder, {cores} cores; ratio = questions/s over one caller with {cores} threads")
+    print(
+        f"encoder {encoder.name} ({settings.encoder}), {cores} cores; "
+        f"ratio = questions/s over one caller with {cores} threads"
+    )
     print(f"{'threads':>7} {'callers':>7} {'batch':>5} {'q/s':>7} {'ms/q':>6} {'ratio':>6}")
     for threads, callers, batch, rate in rows:
         print(f"{threads:>7} {callers:>7} {batch:>5} {rate:>7.0f} {1000 / rate:>6.2f} {rate / base:>6.2f}")
