@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -235,10 +237,7 @@ def passage_terms(
     folded = [unicodedata.normalize("NFKC", t).lower() for t in texts]
     lead = np.asarray([p == 1 for p in paragraphs], dtype=bool) if paragraphs else np.zeros(len(texts), dtype=bool)
     lemmas = [frozenset(tokenize(t)) for t in texts]
-    lemma_df: dict[str, int] = {}
-    for passage in lemmas:
-        for lemma in passage:
-            lemma_df[lemma] = lemma_df.get(lemma, 0) + 1
+    lemma_df = dict(Counter(lemma for passage in lemmas for lemma in passage))
     return PassageTerms(lemmas, latin, vocabulary, folded=folded, lead=lead, lemma_df=lemma_df)
 
 
@@ -257,6 +256,11 @@ class QuestionSignals:
     bm25_jmdict: np.ndarray | None = None  # lemma BM25 of the question's JMdict-bridged words (None: none)
     jmdict_phrases: list[list[str]] = field(default_factory=list)  # per bridged English phrase, its Japanese forms
     known_share: float = 1.0  # IDF-weighted share of the question's Japanese lemmas the corpus uses anywhere
+
+    @cached_property
+    def japanese_share(self) -> float:
+        """The question's share of Japanese characters (computed once; every feature family reads it)."""
+        return japanese_share(self.text)
 
 
 def pool_features(
@@ -287,7 +291,7 @@ def pool_features(
     )
     absolute = np.stack([cos, sent1, sent2, bm25, bridge, char, coverage, latin], axis=1).astype(np.float32)
     relative = absolute - (absolute.max(axis=0, keepdims=True) if n else 0.0)
-    share = japanese_share(signals.text)
+    share = signals.japanese_share
     bm25_norm = bm25 / bm25.max() if n and bm25.max() > 0 else np.zeros(n, dtype=np.float32)
     char_norm = char / char.max() if n and char.max() > 0 else np.zeros(n, dtype=np.float32)
     bridge_norm = bridge / bridge.max() if n and bridge.max() > 0 else np.zeros(n, dtype=np.float32)
@@ -307,7 +311,7 @@ def jmdict_features(signals: QuestionSignals, rows: np.ndarray, terms: PassageTe
     bm25 = signals.bm25_jmdict[rows].astype(np.float32)
     top = float(bm25.max())
     norm = bm25 / top if top > 0 else np.zeros(n, dtype=np.float32)
-    share = japanese_share(signals.text)
+    share = signals.japanese_share
     phrases = signals.jmdict_phrases
     # A phrase is covered when any of its Japanese forms occurs in the passage (forms are corpus substrings).
     coverage = np.asarray(
@@ -331,6 +335,7 @@ ABSTENTION_FEATURES: tuple[str, ...] = (
     "ja_known_share",  # how much of the question's content the corpus has words for
     "unknown_names",
 )
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}  # feature name → its column in pool_features' matrix
 MAX_UNKNOWN_NAMES = 2  # one unknown name already says much; more add little
 DENSITY_NEIGHBOURS = 10
 
@@ -350,12 +355,11 @@ def corpus_density(cosines: np.ndarray, neighbours: int = DENSITY_NEIGHBOURS) ->
 def abstention_features(signals: QuestionSignals, features: np.ndarray) -> np.ndarray:
     """Per-language best passage cosine and corpus density, Japanese BM25 and known share, unknown names."""
     unknown = min(signals.unknown_names, MAX_UNKNOWN_NAMES)
-    share = japanese_share(signals.text)
-    index = {name: i for i, name in enumerate(FEATURES)}
-    density = corpus_density(features[:, index["cos"]])
+    share = signals.japanese_share
+    density = corpus_density(features[:, _COLUMN["cos"]])
     if len(features):
         maxima = features.max(axis=0)
-        cos, bm25 = (maxima[index[name]] for name in ("cos", "bm25"))
+        cos, bm25 = (maxima[_COLUMN[name]] for name in ("cos", "bm25"))
     else:
         cos = bm25 = 0.0
     values = [
