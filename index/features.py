@@ -135,7 +135,9 @@ class GlossBridge:
     def translate(self, question: str) -> list[str]:
         """Japanese lemmas for the question's English words that the corpus glosses (may be empty)."""
         out: list[str] = []
-        for word in latin_terms(question):
+        # In a fixed order: the lemmas become one BM25 query that fugashi tokenises in context, so a set's
+        # hash-seeded order would give other scores in another process.
+        for word in sorted(latin_terms(question)):
             for candidate in (word, word.rstrip("s")):
                 if candidate in self.table:
                     out.extend(sorted(self.table[candidate]))

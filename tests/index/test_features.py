@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -60,6 +66,30 @@ def test_gloss_bridge_maps_english_words_to_the_corpus_loanwords() -> None:
     bridge = GlossBridge(["AIチップの市場シェアが伸びた。"])
     assert "チップ" in bridge.translate("Who sells AI chips?")  # UniDic: チップ-chip, plural folded
     assert bridge.translate("Why is the sky blue?") == []
+
+
+def test_gloss_bridge_gives_the_same_lemmas_in_every_process() -> None:
+    # The lemmas are joined into one BM25 query that fugashi tokenises in context ("ラック" first comes out
+    # as "ｒａｃ"), so their order changes the scores: it must not follow the process's string-hash seed.
+    code = (
+        "import json; from index.features import GlossBridge; "
+        "b = GlossBridge(['エンタープライズ向けのラックにはパートナーが要る。']); "
+        "print(json.dumps(b.translate('What partner does AMD need to reach enterprise customers?')))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outputs) == 1, outputs
+    assert sorted(json.loads(outputs.pop())) == ["エンタープライズ", "パートナー"]
 
 
 def test_two_letter_capitals_are_abbreviations_not_names() -> None:
