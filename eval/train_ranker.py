@@ -187,21 +187,22 @@ def _oof_probability(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> np.nd
 
 
 def _nested_abstention(
-    x: np.ndarray, y: np.ndarray, c: float, seed: int, budget: float = FALSE_ABSTENTION_BUDGET
-) -> np.ndarray:
-    """Out-of-fold abstentions with the threshold rule applied inside each training fold.
+    x: np.ndarray, y: np.ndarray, c: float, seed: int, budgets: list[float]
+) -> dict[float, np.ndarray]:
+    """Per budget, out-of-fold abstentions with the threshold rule applied inside each training fold.
 
     Each held-out fold is scored by a model fitted without it, against a threshold chosen (as served: the
-    ``budget`` quantile of out-of-fold probabilities of answerable questions) from the training questions
-    alone, so neither the model nor the threshold has seen the questions it decides.
+    budget's quantile of out-of-fold probabilities of answerable questions) from the training questions
+    alone, so neither the model nor the threshold has seen the questions it decides. The models do not
+    depend on the budget: they are fitted once per fold and every budget's threshold is read from them.
     """
-    abstained = np.zeros(len(y), dtype=bool)
+    abstained = {budget: np.zeros(len(y), dtype=bool) for budget in budgets}
     for held in _folds(len(y), seed):
         train = np.setdiff1d(np.arange(len(y)), held)
-        inner = _oof_probability(x[train], y[train], c, seed + 1)
-        threshold = np.quantile(inner[y[train] == 1], budget)
-        model = _fit(x[train], y[train], c, ABSTENTION_FEATURES, balanced=True)
-        abstained[held] = model.probability(x[held]) < threshold
+        inner = _oof_probability(x[train], y[train], c, seed + 1)[y[train] == 1]
+        held_probability = _fit(x[train], y[train], c, ABSTENTION_FEATURES, balanced=True).probability(x[held])
+        for budget in budgets:
+            abstained[budget][held] = held_probability < np.quantile(inner, budget)
     return abstained
 
 
@@ -292,10 +293,9 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
     abstained = answerable_oof < threshold
     x_abs = np.stack([p.absolute for p in pools_all])
     answerable_model = _fit(x_abs, y.astype(np.int64), abstain_c, ABSTENTION_FEATURES, balanced=True)
-    nested = {
-        budget: [_nested_abstention(x_abs, y.astype(np.int64), abstain_c, seed, budget) for seed in range(REPEATS)]
-        for budget in sorted({FALSE_ABSTENTION_BUDGET, *BUDGETS_REPORTED})
-    }
+    budgets = sorted({FALSE_ABSTENTION_BUDGET, *BUDGETS_REPORTED})
+    runs = [_nested_abstention(x_abs, y.astype(np.int64), abstain_c, seed, budgets) for seed in range(REPEATS)]
+    nested = {budget: [run[budget] for run in runs] for budget in budgets}
 
     # Confidence = P(rank 1 is right), Platt-style on absolute features + the ranker's own top margin.
     oof_by_id = {p.question.id: s for p, s in zip(pools, oof)}
