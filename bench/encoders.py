@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from corpus.loader import load_corpus  # noqa: E402
-from eval.questions import is_relevant, load_questions  # noqa: E402
+from eval.metrics import build_qrels, build_run, per_question_scores  # noqa: E402
+from eval.questions import load_questions  # noqa: E402
 from index.model import load_encoder  # noqa: E402
 from index.model.onnx import load_onnx_encoder  # noqa: E402
 from index.model.onnx_export import (  # noqa: E402
@@ -117,6 +118,7 @@ def main() -> None:
     texts = [q.question for q in questions]
     passages = load_corpus(DEFAULT_CORPUS_DIR).passages
     passage_texts = [p.text for p in passages]
+    qrels = build_qrels(questions, passages)
 
     torch_encoder = load_encoder(settings.model, settings.model_cache_dir, runtime="torch", adapter=settings.adapter)
     model = torch_encoder.model
@@ -180,10 +182,9 @@ def main() -> None:
         top = dense_top(query_vectors[name], vectors[name], 10)
         same_first = float(np.mean(top[:, 0] == reference[:, 0]))
         overlap = float(np.mean([len(set(a[:5]) & set(b)) / 5 for a, b in zip(top, reference)]))
-        flags = [[any(is_relevant(passages[i], g) for g in q.gold) for i in row] for q, row in zip(questions, top)]
-        r1 = np.mean([f[0] for f in flags])
-        r5 = np.mean([any(f[:5]) for f in flags])
-        mrr = np.mean([next((1 / (rank + 1) for rank, hit in enumerate(f[:10]) if hit), 0.0) for f in flags])
+        run = build_run({q.id: [passages[i].id for i in row] for q, row in zip(questions, top)}, name)
+        scores = per_question_scores(qrels, run, [q.id for q in questions])
+        r1, r5, mrr = (float(scores[label].mean()) for label in ("R@1", "R@5", "MRR@10"))
         cosine = float((query_vectors[name] * query_vectors["torch-fp32"]).sum(1).min())
         print(f"| {name} | {same_first:.3f} | {overlap:.3f} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {cosine:.4f} |")
     del torch_encoder, model, onnx, single  # the children below measure alone
