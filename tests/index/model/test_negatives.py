@@ -7,10 +7,11 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from index.model.finetune import _hard_negatives
-from index.model.negatives import assign_mined_negatives, near_copies, select_negatives
-from index.model.training_data import Example, training_examples
+from index.model.negatives import assign_mined_negatives, mine_negatives, near_copies, select_negatives
+from index.model.training_data import Example, training_examples, training_files
 
 TITLE = "冷却の話"
 
@@ -112,3 +113,22 @@ def test_the_batch_adds_no_negative_already_among_its_documents() -> None:
     first = Example("q1", "ja", p1, "a-1", p1, [p2], [p2])
     second = Example("q2", "ja", p2, "a-2", p2, [p1], [p1])
     assert _hard_negatives([first, second], [p1, p2], mined=True, rng=random.Random(0)) == []
+
+
+@pytest.mark.slow
+def test_mining_with_the_real_model_keeps_the_nearest_non_answering_paragraphs(
+    e5_cache: Path, default_corpus_dir: Path
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from index.model.materialise import PASSAGE_PROMPT, QUERY_PROMPT, materialise_e5_small
+
+    model = SentenceTransformer(str(materialise_e5_small(e5_cache)), device="cpu", local_files_only=True)
+    examples = training_examples(training_files(), default_corpus_dir)[:4]
+    for example in mine_negatives(model, examples, k=3):
+        assert len(example.mined_negatives) == 3 and set(example.mined_negatives) <= set(example.negatives)
+        # Independently: the question's cosines to its mined negatives, from one encode call each, descend.
+        [query] = model.encode([QUERY_PROMPT + example.question], normalize_embeddings=True)
+        passages = model.encode([PASSAGE_PROMPT + t for t in example.mined_negatives], normalize_embeddings=True)
+        scores = passages @ query
+        assert all(scores[i] >= scores[i + 1] - 1e-5 for i in range(len(scores) - 1))
