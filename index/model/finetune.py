@@ -35,6 +35,7 @@ import numpy as np
 from index.model.adapter import ADAPTER_CONFIG, ADAPTER_DIR, ADAPTER_RECORD, ADAPTER_WEIGHTS
 from index.model.base import ModelError
 from index.model.materialise import DEFAULT_MODEL, PASSAGE_PROMPT, QUERY_PROMPT
+from index.model.negatives import NEAR_COPY_CONTAINMENT, mine_negatives
 from index.model.training_data import TRAINING_DIR, Example, data_hash, training_examples, training_files
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     hard_negatives: bool = False  # one more paragraph per answering paragraph: doubles the passage cost
+    # Like hard_negatives, but drawn from each question's k same-article paragraphs the base model ranks
+    # highest (index.model.negatives); 0: off.
+    mined_negatives: int = 0
+    mined_copy_containment: float = NEAR_COPY_CONTAINMENT  # 5-gram share from which a candidate is a reworded copy
     sentences: bool = True  # also pull the question towards the answering sentence's vector
     scale: float = 20.0  # cosine → logit scale of the ranking loss (sentence-transformers' default)
     max_seq_length: int = 256
@@ -143,6 +148,31 @@ def _paragraph_batches(examples: list[Example], size: int, rng: random.Random) -
     return [b for b in batches if b]
 
 
+def _hard_negatives(batch: list[Example], documents: list[str], mined: bool, rng: random.Random) -> list[str]:
+    """One more paragraph of the article per answering paragraph of the batch, none already in ``documents``.
+
+    Random: any non-answering paragraph of the article (of the paragraph's last question). Mined: one of the
+    paragraph's questions' mined negatives that answers none of them (every batch question is scored against
+    every document, so a paragraph answering one of them must not be added as a negative).
+    """
+    by_paragraph: dict[str, list[Example]] = {}
+    for example in batch:
+        by_paragraph.setdefault(example.positive, []).append(example)
+    taken = set(documents)
+    added = []
+    for questions in by_paragraph.values():
+        if mined:
+            allowed = set.intersection(*(set(e.negatives) for e in questions))
+            pool = list(dict.fromkeys(n for e in questions for n in e.mined_negatives if n in allowed))
+        else:
+            pool = questions[-1].negatives
+        choices = [n for n in pool if n not in taken]
+        if choices:
+            added.append(rng.choice(choices))
+            taken.add(added[-1])
+    return added
+
+
 def _batch_loss(
     model: SentenceTransformer, batch: list[Example], config: TrainConfig, rng: random.Random
 ) -> torch.Tensor:
@@ -150,12 +180,9 @@ def _batch_loss(
     import torch
 
     documents = list(dict.fromkeys(e.positive for e in batch))
-    if config.hard_negatives:
+    if config.hard_negatives or config.mined_negatives:
         # One other paragraph of the article per answering paragraph: the confusable ones.
-        for example in {e.positive: e for e in batch}.values():
-            choices = [n for n in example.negatives if n not in documents]
-            if choices:
-                documents.append(rng.choice(choices))
+        documents += _hard_negatives(batch, documents, config.mined_negatives > 0, rng)
     queries = _embed(model, [e.question for e in batch], QUERY_PROMPT)
     labels = torch.tensor([documents.index(e.positive) for e in batch])
     loss = _ranking_loss(queries, _embed(model, documents, PASSAGE_PROMPT), labels, config.scale)
@@ -173,8 +200,15 @@ def train(base_folder: Path, examples: list[Example], config: TrainConfig) -> tu
 
     if not examples:
         raise ValueError("no training examples: add questions to the training files")
+    if config.hard_negatives and config.mined_negatives:
+        raise ValueError("hard_negatives and mined_negatives both add the hard negative: choose one")
     _seed_everything(config.seed)
     model = SentenceTransformer(str(base_folder), device="cpu", local_files_only=True)
+    if config.mined_negatives:
+        # Mined with the untrained model at its served length: the confusions the index would make.
+        started = time.perf_counter()
+        examples = mine_negatives(model, examples, config.mined_negatives, config.mined_copy_containment)
+        logger.info("mined negatives in %.0f s", time.perf_counter() - started)
     served_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length  # training only: the CPU cost grows with the length
     peft_model = None
@@ -272,7 +306,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--rank", type=int, default=defaults.lora_r)
-    parser.add_argument("--hard-negatives", action="store_true", help="add one other paragraph of the article")
+    negatives = parser.add_mutually_exclusive_group()
+    negatives.add_argument("--hard-negatives", action="store_true", help="add one other paragraph of the article")
+    negatives.add_argument(
+        "--mined-negatives",
+        type=int,
+        default=defaults.mined_negatives,
+        metavar="K",
+        help="add one of each question's K same-article paragraphs the base model ranks highest (0: off)",
+    )
+    parser.add_argument(
+        "--mined-copy-containment",
+        type=float,
+        default=defaults.mined_copy_containment,
+        help="character 5-gram share with the answering paragraph from which a mined candidate is a copy of it",
+    )
     parser.add_argument("--no-sentences", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     return parser.parse_args(argv)
@@ -296,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         lora_r=args.rank,
         lora_alpha=2 * args.rank,
         hard_negatives=args.hard_negatives,
+        mined_negatives=args.mined_negatives,
+        mined_copy_containment=args.mined_copy_containment,
         sentences=not args.no_sentences,
     )
     files = training_files(args.training)

@@ -32,6 +32,8 @@ class Example:
     positive_id: str
     sentence: str  # sentence document of the sentence holding the gold substring
     negatives: list[str] = field(default_factory=list)  # document texts of other paragraphs of the article
+    # The negatives the model confuses most with the answer (``index.model.negatives``; empty unless mined).
+    mined_negatives: list[str] = field(default_factory=list)
 
 
 def _nfkc(text: str) -> str:
