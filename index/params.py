@@ -25,7 +25,7 @@ class RankParams:
     candidates_per_hit: int = 4  # ... this many per requested hit
     fusion_confidence_floor: float = 0.3  # BM25 confidence never counts for less than this
     rrf_k: int = 60  # reciprocal-rank fusion constant (the rrf ablation mode)
-    near_copy: float = 0.5  # a hit this much inside one already listed is a near-copy and is skipped (dev)
+    near_copy: float = 0.6  # a hit this much inside one already listed is a near-copy and is skipped
     answer_margin: float = 0.04  # a later sentence joins the answer if this close to the best one's cosine
     answer_near_copy: float = 0.5  # an answer sentence this much inside a chosen one is left out
 

@@ -61,14 +61,6 @@ def test_no_two_near_copies_in_one_top_k(retriever: HybridRetriever) -> None:
                     assert containment(grams[i], grams[j]) < retriever.params.near_copy
 
 
-def test_a_rewritten_repeat_is_not_listed_twice(retriever: HybridRetriever) -> None:
-    # ¶15 and ¶17 of the Meta post say the same about Google's ecosystem in other words (5-gram containment
-    # 0.56): listing both would spend a slot of the top five on a paragraph the reader has just read.
-    paragraphs = [h.passage.paragraph for h in retriever.search("Why would Meta adopt Google's TPUs?", 5)]
-    assert not {15, 17} <= set(paragraphs)
-    assert 22 in paragraphs  # Meta's own reasons (efficiency for its workloads) take the freed slot
-
-
 def test_highlight_is_a_sentence_of_the_passage(retriever: HybridRetriever) -> None:
     for hit in retriever.search("Why would Meta adopt Google's TPUs?", 5):
         assert hit.highlight and hit.highlight in hit.passage.text
