@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Set
 
 BROKEN_CHAR = "\ufffd"
 SENTENCE_END = "。！？!?"
@@ -57,7 +58,7 @@ def char_ngrams(text: str, n: int = 5) -> set[str]:
     return {norm[i : i + n] for i in range(len(norm) - n + 1)}
 
 
-def containment(part: set[str], whole: set[str]) -> float:
+def containment(part: Set[str], whole: Set[str]) -> float:
     """Share of ``part``'s n-grams that occur in ``whole`` (1.0 when ``part`` is empty)."""
     if not part:
         return 1.0

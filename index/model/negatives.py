@@ -50,10 +50,10 @@ def _body_grams(document: str) -> frozenset[str]:
 
 def near_copies(positive: str, candidates: list[str], threshold: float = NEAR_COPY_CONTAINMENT) -> np.ndarray:
     """Boolean mask: which candidate documents repeat the positive's paragraph text (5-gram containment either way)."""
-    ours = set(_body_grams(positive))
+    ours = _body_grams(positive)
     mask = np.zeros(len(candidates), dtype=bool)
     for i, candidate in enumerate(candidates):
-        theirs = set(_body_grams(candidate))
+        theirs = _body_grams(candidate)
         mask[i] = max(containment(theirs, ours), containment(ours, theirs)) >= threshold
     return mask
 
@@ -80,20 +80,27 @@ def assign_mined_negatives(
 ) -> list[Example]:
     """Copies of ``examples`` whose ``mined_negatives`` are their ``k`` closest non-answering, non-copy paragraphs."""
     mined = []
+    copies = 0
     for example in examples:
         # Only the example's own negatives are candidates: they already exclude every paragraph holding
         # one of the question's gold substrings; the positive's text is excluded in case it recurs.
         candidates = [n for n in dict.fromkeys(example.negatives) if n != example.positive]
         chosen: list[str] = []
         if candidates:
+            excluded = near_copies(example.positive, candidates, near_copy)
+            copies += int(excluded.sum())
             rows = select_negatives(
-                question_vectors[example.question],
-                np.stack([passage_vectors[n] for n in candidates]),
-                k,
-                near_copies(example.positive, candidates, near_copy),
+                question_vectors[example.question], np.stack([passage_vectors[n] for n in candidates]), k, excluded
             )
             chosen = [candidates[i] for i in rows]
         mined.append(replace(example, mined_negatives=chosen))
+    logger.info(
+        "mined %d negatives for %d questions (%d question-paragraph pairs skipped as near-copies, containment ≥ %.2f)",
+        sum(len(e.mined_negatives) for e in mined),
+        len(mined),
+        copies,
+        near_copy,
+    )
     return mined
 
 
@@ -118,13 +125,4 @@ def mine_negatives(
     logger.info("mining negatives: embedding %d questions and %d paragraphs", len(questions), len(passages))
     question_vectors = dict(zip(questions, encode_texts(model, questions, QUERY_PROMPT), strict=True))
     passage_vectors = dict(zip(passages, encode_texts(model, passages, PASSAGE_PROMPT), strict=True))
-    mined = assign_mined_negatives(examples, question_vectors, passage_vectors, k, near_copy)
-    copies = sum(int(near_copies(e.positive, e.negatives, near_copy).sum()) for e in examples)
-    logger.info(
-        "mined %d negatives for %d questions (%d question-paragraph pairs skipped as near-copies, containment ≥ %.2f)",
-        sum(len(e.mined_negatives) for e in mined),
-        len(mined),
-        copies,
-        near_copy,
-    )
-    return mined
+    return assign_mined_negatives(examples, question_vectors, passage_vectors, k, near_copy)
