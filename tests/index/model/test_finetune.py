@@ -6,6 +6,7 @@ Applying the adapter (merging, the adapted folder, its vectors) is tested in ``t
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from index.model import finetune
 from index.model.adapter import ADAPTER_DIR, ADAPTER_RECORD, merged_weights
 from index.model.finetune import TrainConfig
-from index.model.training_data import data_hash, training_examples, training_files
+from index.model.training_data import TRAINING_DIR, data_hash, training_examples, training_files
 
 BODY = "液冷はAIチップの発熱を抑える。空冷では足りない。\n\nHBMはメモリ帯域を広げる。供給は逼迫している。\n"
 
@@ -55,11 +56,21 @@ def test_a_gold_substring_in_no_passage_is_an_error(write_post, tmp_path: Path) 
         training_examples([_question_file(tmp_path / "q.jsonl", "浸漬冷却")], corpus)
 
 
-def test_the_repository_training_questions_all_resolve(default_corpus_dir: Path) -> None:
-    files = training_files()
+@pytest.mark.parametrize("folder", [TRAINING_DIR, TRAINING_DIR / "candidates"], ids=["adapter", "candidates"])
+def test_the_repository_training_questions_all_resolve(folder: Path, default_corpus_dir: Path) -> None:
+    files = training_files(folder)
     examples = training_examples(files, default_corpus_dir)
     assert len(examples) == sum(len(p.read_text("utf-8").splitlines()) for p in files)
     assert {e.lang for e in examples} == {"ja", "en"}
+
+
+def test_candidate_questions_are_not_in_the_adapter_data() -> None:
+    # A candidate question already in the shipped adapter's data would be trained on twice if both were used.
+    def questions(folder: Path) -> set[str]:
+        lines = [line for path in training_files(folder) for line in path.read_text("utf-8").splitlines()]
+        return {unicodedata.normalize("NFKC", json.loads(line)["question"]).casefold().strip() for line in lines}
+
+    assert not questions(TRAINING_DIR) & questions(TRAINING_DIR / "candidates")
 
 
 @pytest.fixture(scope="module")
