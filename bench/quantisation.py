@@ -32,13 +32,13 @@ from corpus.loader import load_corpus  # noqa: E402
 from eval.questions import load_questions  # noqa: E402
 from index.model.lean_tokenizer import LeanTokenizer  # noqa: E402
 from index.model.materialise import MAX_SEQ_LENGTH  # noqa: E402
-from index.model.onnx import OnnxEncoder, _session_options  # noqa: E402
+from index.model.onnx import OnnxEncoder, session_options  # noqa: E402
 from index.model.onnx_export import (  # noqa: E402
     EMBEDDINGS_FILE,
     ONNX_DIR,
-    _export_fp32,
-    _fuse_transformer,
     ensure_onnx_export,
+    export_fp32,
+    fuse_transformer,
 )
 from ragqa.settings import DEFAULT_CORPUS_DIR, Settings  # noqa: E402
 
@@ -67,8 +67,8 @@ def _blockwise(source: Path, target: Path, block_size: int) -> None:
 def _graphs(folder: Path, work: Path) -> dict[str, Path]:
     """Trace and fuse the served model, then write each candidate graph into ``work``."""
     traced, fused = work / "traced.onnx", work / "fused.onnx"
-    _export_fp32(folder, traced, work / "embeddings.npy")
-    _fuse_transformer(traced, fused, folder / "config.json")
+    export_fp32(folder, traced, work / "embeddings.npy")
+    fuse_transformer(traced, fused, folder / "config.json")
     names = _matmuls(traced)
     ffn_out = [n for n in names if "/output/dense/" in n and "/attention/" not in n]
     graphs = {"float32 (fused; reference)": fused}
@@ -111,7 +111,7 @@ def main() -> None:
             label: OnnxEncoder(
                 folder.name,
                 label,
-                ort.InferenceSession(str(path), _session_options(0, False), providers=["CPUExecutionProvider"]),
+                ort.InferenceSession(str(path), session_options(0, False), providers=["CPUExecutionProvider"]),
                 tokenizer,
                 embeddings,
             )

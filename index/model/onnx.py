@@ -157,7 +157,8 @@ def _verify_file(model_folder: Path, entry: dict) -> Path:
     return path
 
 
-def _session_options(threads: int, memory_arena: bool) -> object:
+def session_options(threads: int, memory_arena: bool) -> object:
+    """The serving session's options: all graph optimisations, ``threads`` intra-op threads (0: every core)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -190,7 +191,7 @@ def load_onnx_encoder(
     tokenizer = LeanTokenizer(model_folder / ONNX_DIR, max_length=MAX_SEQ_LENGTH)
     try:
         session = ort.InferenceSession(
-            str(path), _session_options(threads, memory_arena), providers=["CPUExecutionProvider"]
+            str(path), session_options(threads, memory_arena), providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
         raise ModelError(f"onnxruntime cannot load {path} ({exc}): run `{_export_command(model_folder)}`") from exc

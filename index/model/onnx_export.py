@@ -99,7 +99,7 @@ def has_export(model_folder: Path, int8: bool) -> bool:
     return is_export_current(model_folder) and (not int8 or "onnx-int8" in read_onnx_marker(model_folder)["files"])
 
 
-def _export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
+def export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
     """Trace the BERT encoder of ``model_folder`` into ``target`` (from word embeddings on), and save those.
 
     The graph starts after the word-embedding lookup (BERT adds the position and token-type embeddings to
@@ -144,7 +144,7 @@ def _export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
         )
 
 
-def _fuse_transformer(source: Path, target: Path, config_file: Path) -> None:
+def fuse_transformer(source: Path, target: Path, config_file: Path) -> None:
     """Write ``source`` with onnxruntime's BERT fusions (Attention, SkipLayerNormalization, BiasGelu) as ``target``.
 
     Same vectors (cosine 0.9999999 to the traced graph) and faster passage batches (bench/RESULTS.md §8, §11);
@@ -214,11 +214,11 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
             files: dict[str, dict[str, Any]] = {}
             variants = ["onnx-fp32", "onnx-int8"] if int8 else ["onnx-fp32"]
             plain = tmp / "traced.onnx"
-            _export_fp32(model_folder, plain, tmp / EMBEDDINGS_FILE)
+            export_fp32(model_folder, plain, tmp / EMBEDDINGS_FILE)
             for variant in variants:
                 path = tmp / VARIANT_FILES[variant]
                 if variant == "onnx-fp32":
-                    _fuse_transformer(plain, path, model_folder / "config.json")
+                    fuse_transformer(plain, path, model_folder / "config.json")
                 else:
                     _quantise_int8(plain, path)
                 files[variant] = _file_entry(path)
