@@ -18,29 +18,25 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from corpus.loader import load_corpus  # noqa: E402
-from eval.questions import load_questions  # noqa: E402
-from index.model.lean_tokenizer import LeanTokenizer  # noqa: E402
-from index.model.materialise import MAX_SEQ_LENGTH  # noqa: E402
-from index.model.onnx import OnnxEncoder, session_options  # noqa: E402
-from index.model.onnx_export import (  # noqa: E402
+from corpus.loader import load_corpus
+from eval.questions import load_questions
+from index.model.lean_tokenizer import LeanTokenizer
+from index.model.materialise import MAX_SEQ_LENGTH
+from index.model.onnx import OnnxEncoder, session_options
+from index.model.onnx_export import (
     EMBEDDINGS_FILE,
     ONNX_DIR,
     ensure_onnx_export,
     export_fp32,
     fuse_transformer,
 )
-from ragqa.settings import DEFAULT_CORPUS_DIR, Settings  # noqa: E402
+from ragqa.settings import DEFAULT_CORPUS_DIR, Settings
 
 
 def _matmuls(path: Path) -> list[str]:
