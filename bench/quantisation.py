@@ -4,11 +4,12 @@
 
 The shipped ``onnx-int8`` variant (``quantize_dynamic`` of every MatMul, per channel) is fast but, with the
 8-epoch adapter merged, turns some questions to cosine < 0.99 against float32, so it stays opt-in. This
-script traces the served model again (torch, in this process) and compares, on the same session settings
-as the service: the fused float32 graph (the reference), that int8 graph, int8 with the most sensitive
+script compares, on the same session settings as the service: the served float32 graph (the reference),
+the served int8 graph, int8 with the most sensitive
 MatMuls left in float32 (each FFN's output projection, whose input is the GELU output: all twelve, or only
-layer 4's, the worst one alone), and ONNX Runtime's blockwise 8-bit weights (``MatMulNBits``, int8 compute,
-on the fused graph; needs ``pip install onnx-ir``). Rows: worst and mean question and passage cosine to
+layer 4's, the worst one alone; these two quantise the served model traced again with torch, in this
+process), and ONNX Runtime's blockwise 8-bit weights (``MatMulNBits``, int8 compute, on the served float32
+graph; needs ``pip install onnx-ir``). Rows: worst and mean question and passage cosine to
 float32 (questions of ``--split``, passages of the shipped corpus), one-question encode p50 and the 188
 passages in batches of 32, each as a ratio to float32 measured interleaved.
 """
@@ -32,9 +33,9 @@ from index.model.onnx import OnnxEncoder, session_options
 from index.model.onnx_export import (
     EMBEDDINGS_FILE,
     ONNX_DIR,
+    VARIANT_FILES,
     ensure_onnx_export,
     export_fp32,
-    fuse_transformer,
 )
 from ragqa.settings import DEFAULT_CORPUS_DIR, Settings
 
@@ -47,6 +48,7 @@ def _matmuls(path: Path) -> list[str]:
 
 
 def _dynamic(source: Path, target: Path, exclude: list[str]) -> None:
+    """The served int8 quantisation (``onnx_export._quantise_int8``: per channel), ``exclude`` left float32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=exclude)
@@ -61,15 +63,17 @@ def _blockwise(source: Path, target: Path, block_size: int) -> None:
 
 
 def _graphs(folder: Path, work: Path) -> dict[str, Path]:
-    """Trace and fuse the served model, then write each candidate graph into ``work``."""
-    traced, fused = work / "traced.onnx", work / "fused.onnx"
-    export_fp32(folder, traced, work / "embeddings.npy")
-    fuse_transformer(traced, fused, folder / "config.json")
-    names = _matmuls(traced)
-    ffn_out = [n for n in names if "/output/dense/" in n and "/attention/" not in n]
-    graphs = {"float32 (fused; reference)": fused}
+    """The served graphs, and each candidate graph written into ``work`` (from a fresh trace where needed)."""
+    served = {variant: folder / ONNX_DIR / file for variant, file in VARIANT_FILES.items()}
+    graphs = {
+        "float32 (served model.onnx; reference)": served["onnx-fp32"],
+        "int8, every MatMul (served onnx-int8)": served["onnx-int8"],
+    }
+    # quantize_dynamic needs the unfused graph, which the export does not keep.
+    traced = work / "traced.onnx"
+    export_fp32(folder, traced, embeddings=None)
+    ffn_out = [n for n in _matmuls(traced) if "/output/dense/" in n and "/attention/" not in n]
     plans = {
-        "int8, every MatMul (shipped onnx-int8)": [],
         "int8, FFN output projections in float32": ffn_out,
         "int8, layer 4's FFN output projection in float32": [n for n in ffn_out if "/layer.4/" in n],
     }
@@ -80,7 +84,7 @@ def _graphs(folder: Path, work: Path) -> dict[str, Path]:
         for block in (32, 128):
             label = f"8-bit blockwise weights, block {block} (MatMulNBits)"
             graphs[label] = work / f"blockwise-{block}.onnx"
-            _blockwise(fused, graphs[label], block)
+            _blockwise(served["onnx-fp32"], graphs[label], block)
     except ImportError as exc:  # onnx-ir is not a project dependency: these rows are optional
         print(f"# blockwise rows skipped ({exc}): pip install onnx-ir")
         graphs = {k: v for k, v in graphs.items() if "blockwise" not in k}

@@ -99,11 +99,12 @@ def has_export(model_folder: Path, int8: bool) -> bool:
     return is_export_current(model_folder) and (not int8 or "onnx-int8" in read_onnx_marker(model_folder)["files"])
 
 
-def export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
+def export_fp32(model_folder: Path, target: Path, embeddings: Path | None) -> None:
     """Trace the BERT encoder of ``model_folder`` into ``target`` (from word embeddings on), and save those.
 
     The graph starts after the word-embedding lookup (BERT adds the position and token-type embeddings to
-    ``inputs_embeds`` itself); the lookup table goes to ``embeddings`` as a float32 ``.npy``.
+    ``inputs_embeds`` itself); the lookup table goes to ``embeddings`` as a float32 ``.npy`` (None: the
+    caller has it already, e.g. from the served export).
     """
     import numpy as np
     import torch
@@ -123,7 +124,8 @@ def export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
             return self.bert(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
     table = model.get_input_embeddings().weight.detach()
-    np.save(embeddings, np.ascontiguousarray(table.numpy(), dtype=np.float32))
+    if embeddings is not None:
+        np.save(embeddings, np.ascontiguousarray(table.numpy(), dtype=np.float32))
     # A padded row in the example keeps the tracer on the masked-attention path (an all-ones mask may be
     # dropped by transformers, and the trace would then ignore padding).
     input_ids = torch.tensor([[0, 581, 10869, 2], [0, 581, 2, 1]], dtype=torch.long)
@@ -144,7 +146,7 @@ def export_fp32(model_folder: Path, target: Path, embeddings: Path) -> None:
         )
 
 
-def fuse_transformer(source: Path, target: Path, config_file: Path) -> None:
+def _fuse_transformer(source: Path, target: Path, config_file: Path) -> None:
     """Write ``source`` with onnxruntime's BERT fusions (Attention, SkipLayerNormalization, BiasGelu) as ``target``.
 
     Same vectors (cosine 0.9999999 to the traced graph) and faster passage batches (bench/RESULTS.md §8, §11);
@@ -218,7 +220,7 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
             for variant in variants:
                 path = tmp / VARIANT_FILES[variant]
                 if variant == "onnx-fp32":
-                    fuse_transformer(plain, path, model_folder / "config.json")
+                    _fuse_transformer(plain, path, model_folder / "config.json")
                 else:
                     _quantise_int8(plain, path)
                 files[variant] = _file_entry(path)
