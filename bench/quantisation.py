@@ -36,6 +36,7 @@ from index.model.onnx_export import (
     VARIANT_FILES,
     ensure_onnx_export,
     export_fp32,
+    quantise_int8,
 )
 from ragqa.settings import DEFAULT_CORPUS_DIR, Settings
 
@@ -45,13 +46,6 @@ def _matmuls(path: Path) -> list[str]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     return [node.name for node in graph.node if node.op_type == "MatMul"]
-
-
-def _dynamic(source: Path, target: Path, exclude: list[str]) -> None:
-    """The served int8 quantisation (``onnx_export._quantise_int8``: per channel), ``exclude`` left float32."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=exclude)
 
 
 def _blockwise(source: Path, target: Path, block_size: int) -> None:
@@ -79,7 +73,7 @@ def _graphs(folder: Path, work: Path) -> dict[str, Path]:
     }
     for label, exclude in plans.items():
         graphs[label] = work / f"dynamic-{len(graphs)}.onnx"
-        _dynamic(traced, graphs[label], exclude)
+        quantise_int8(traced, graphs[label], exclude)
     try:
         for block in (32, 128):
             label = f"8-bit blockwise weights, block {block} (MatMulNBits)"

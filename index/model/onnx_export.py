@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,14 +181,20 @@ def _file_entry(path: Path) -> dict[str, Any]:
     return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
-def _quantise_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantisation of ``source`` (weights int8 per channel, activations uint8 at run time)."""
+def quantise_int8(source: Path, target: Path, exclude: Sequence[str] = ()) -> None:
+    """Dynamic int8 quantisation of ``source`` (weights int8 per channel, activations uint8 at run time).
+
+    ``exclude`` names MatMul nodes to leave in float32 (the export excludes none; ``bench/quantisation.py``
+    measures what excluding the sensitive ones buys).
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Per channel: per tensor drops some English questions to cosine 0.982 against float32, per channel
     # keeps every eval question above 0.994 at the same size. The word embeddings are not in the graph: they
     # stay float32 (``embeddings.npy``), so int8 only touches the transformer layers.
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    quantize_dynamic(
+        str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=list(exclude)
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -222,7 +229,7 @@ def export_onnx(model_folder: Path, int8: bool = True, force: bool = False) -> P
                 if variant == "onnx-fp32":
                     _fuse_transformer(plain, path, model_folder / "config.json")
                 else:
-                    _quantise_int8(plain, path)
+                    quantise_int8(plain, path)
                 files[variant] = _file_entry(path)
             plain.unlink()
             write_lean_tokenizer(model_folder / "tokenizer.json", tmp)
