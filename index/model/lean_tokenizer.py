@@ -131,6 +131,15 @@ class LeanTokenizer:
         """Ids of each text, ``<s> … </s>`` included, truncated to ``max_length``."""
         return [self._encode_one(text) for text in texts]
 
+    @property
+    def special_ids(self) -> set[int]:
+        """Ids of the special tokens (``<s>``, ``</s>``, padding and the named ones)."""
+        return {self.bos_id, self.eos_id, self.pad_id, *self.specials.values()}
+
+    def piece(self, token_id: int) -> str:
+        """The subword text of a token id (SentencePiece's "▁" marks a word start)."""
+        return str(self._unigram.id_to_piece(int(token_id)))
+
     def piece_count(self, text: str) -> int:
         """How many pieces ``text`` is cut into (special tokens not counted, no truncation)."""
         return len(self._pieces(text))

@@ -17,12 +17,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from index.model.adapter import NO_ADAPTER
-from index.model.base import ModelError
+from index.model.base import ModelError, TextKind, TokenEncoding, text_tokens
 from index.model.lean_tokenizer import LeanTokenizer
 from index.model.materialise import MARKER_FILE, MAX_SEQ_LENGTH, PASSAGE_PROMPT, QUERY_PROMPT
 from index.model.onnx_export import (
@@ -76,7 +77,30 @@ class OnnxEncoder:
         """Unit-length float32 vectors (n, dimension) of passages, with the ``passage: `` prompt."""
         return self._encode([PASSAGE_PROMPT + t for t in texts], batch_size, show_progress)
 
-    def _encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
+    def encode_tokens(
+        self, texts: list[str], kind: TextKind, batch_size: int = 32, show_progress: bool = False
+    ) -> TokenEncoding:
+        """Pooled vectors and each text's token vectors (prompt and ``<s>``/``</s>`` left out), in one pass."""
+        prompt = QUERY_PROMPT if kind == "query" else PASSAGE_PROMPT
+        skip = self.tokenizer.piece_count(prompt.strip())
+        special = self.tokenizer.special_ids
+        tokens: list[np.ndarray] = [np.zeros((0, self._dimension), np.float32)] * len(texts)
+        pieces: list[list[str]] = [[] for _ in texts]
+
+        def keep(i: int, ids: list[int], hidden: np.ndarray) -> None:
+            tokens[i], pieces[i] = text_tokens(ids, hidden, special, skip, self.tokenizer.piece)
+
+        vectors = self._encode([prompt + t for t in texts], batch_size, show_progress, keep)
+        return TokenEncoding(vectors, tokens, pieces)
+
+    def _encode(
+        self,
+        texts: list[str],
+        batch_size: int,
+        show_progress: bool,
+        keep: Callable[[int, list[int], np.ndarray], None] | None = None,
+    ) -> np.ndarray:
+        """Pooled vectors of ``texts``; ``keep``, if given, gets each text's index, ids and hidden states."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
@@ -92,15 +116,20 @@ class OnnxEncoder:
             order = np.asarray(order, dtype=np.int64)
             for first in range(0, len(order), batch_size):
                 rows = order[first : first + batch_size]
-                out[start + rows] = self._forward([ids[i] for i in rows])
+                batch = [ids[i] for i in rows]
+                pooled, hidden = self._forward(batch)
+                out[start + rows] = pooled
+                if keep is not None:
+                    for j, i in enumerate(rows):
+                        keep(start + int(i), batch[j], hidden[j, : len(batch[j])])
                 if progress is not None:
                     progress.update(len(rows))
         if progress is not None:
             progress.close()
         return out
 
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        """Pad one batch to its longest text, run the graph, mean-pool over the mask and normalise."""
+    def _forward(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Pad one batch to its longest text, run the graph; the mean-pooled unit vectors and the hidden states."""
         width = max(len(ids) for ids in batch)
         input_ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -112,7 +141,7 @@ class OnnxEncoder:
         weights = mask.astype(np.float32)
         pooled = np.einsum("bsd,bs->bd", hidden, weights) / np.maximum(weights.sum(1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.maximum(norms, 1e-12)  # as torch's F.normalize
+        return pooled / np.maximum(norms, 1e-12), hidden  # as torch's F.normalize
 
     def __repr__(self) -> str:
         return f"OnnxEncoder(name={self.name!r}, variant={self.variant!r}, dimension={self._dimension})"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.model.adapter import materialise_model
-from index.model.base import ModelError
+from index.model.base import ModelError, TextKind, TokenEncoding, text_tokens
 from index.model.materialise import (
     DEFAULT_MODEL,
     MARKER_FILE,
@@ -98,6 +98,50 @@ class SentenceTransformerEncoder:
     def encode_passages(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
         """Unit-length float32 vectors (n, dimension) of passages, with the ``passage: `` prompt."""
         return self._encode(texts, self.passage_prompt, batch_size, show_progress)
+
+    def encode_tokens(
+        self, texts: list[str], kind: TextKind, batch_size: int = 32, show_progress: bool = False
+    ) -> TokenEncoding:
+        """Pooled vectors and each text's token vectors (prompt and special tokens left out), in one pass.
+
+        Batches of similar length, as sentence-transformers' ``encode`` makes them; a progress bar if asked.
+        """
+        import torch
+
+        prompt = self.query_prompt if kind == "query" else self.passage_prompt
+        model = self.model
+        tokenizer = model.tokenizer
+        skip = len(tokenizer(prompt.strip(), add_special_tokens=False)["input_ids"]) if prompt.strip() else 0
+        special = set(tokenizer.all_special_ids)
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        tokens: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        pieces: list[list[str]] = [[] for _ in texts]
+        preprocess = getattr(model, "preprocess", None) or model.tokenize
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        progress = None
+        if show_progress:
+            from tqdm import tqdm
+
+            progress = tqdm(total=len(texts), desc="embedding", unit="text")
+        with torch.inference_mode():
+            for first in range(0, len(order), batch_size):
+                rows = order[first : first + batch_size]
+                features = preprocess([prompt + texts[i] for i in rows])
+                output = model.forward(dict(features))
+                pooled = torch.nn.functional.normalize(output["sentence_embedding"].float(), dim=-1)
+                vectors[rows] = pooled.numpy()
+                hidden = output["token_embeddings"].float().numpy()
+                masks = features["attention_mask"].bool().numpy()
+                for j, i in enumerate(rows):
+                    ids = features["input_ids"][j][masks[j]].tolist()
+                    tokens[i], pieces[i] = text_tokens(
+                        ids, hidden[j][masks[j]], special, skip, tokenizer.convert_ids_to_tokens
+                    )
+                if progress is not None:
+                    progress.update(len(rows))
+        if progress is not None:
+            progress.close()
+        return TokenEncoding(vectors, tokens, pieces)
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEncoder(name={self.name!r}, dimension={self.dimension})"

@@ -88,6 +88,29 @@ def test_vectors_match_sentence_transformers(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["query", "passage"])
+def test_token_vectors_match_sentence_transformers(
+    kind: str, model_folder: Path, served_torch_encoder, queries: list[str], passages: list[str]
+) -> None:
+    """Both encoders give the same tokens (pieces) and token vectors, without the prompt or <s>/</s>."""
+    texts = queries[:30] + passages[:30] if kind == "query" else passages
+    onnx = load_onnx_encoder(model_folder, "onnx-fp32").encode_tokens(texts, kind, batch_size=8)  # type: ignore[arg-type]
+    torch = served_torch_encoder.encode_tokens(texts, kind, batch_size=8)
+    pooled = (
+        served_torch_encoder.encode_queries(texts) if kind == "query" else served_torch_encoder.encode_passages(texts)
+    )
+    assert (onnx.vectors * pooled).sum(axis=1).min() >= MIN_COSINE["onnx-fp32"]  # the same pooled vectors as before
+    np.testing.assert_allclose(torch.vectors, pooled, atol=1e-5)
+    assert onnx.pieces == torch.pieces
+    for text, got, want, pieces in zip(texts, onnx.tokens, torch.tokens, onnx.pieces):
+        assert got.shape == want.shape == (len(pieces), 384) and got.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        assert (got * want).sum(axis=1).min() >= 0.999, text
+        assert pieces[0] not in ("query", "passage", ":"), f"prompt left in the tokens of {text!r}"
+        assert "".join(pieces).replace(" ", "")[:3] in text.replace(" ", "")  # the text's own start
+
+
+@pytest.mark.slow
 def test_length_sorted_batches_keep_input_order(model_folder: Path, passages: list[str]) -> None:
     onnx = load_onnx_encoder(model_folder, "onnx-fp32")
     texts = passages[:40]
