@@ -56,7 +56,7 @@ FEATURES: tuple[str, ...] = (
 
 # Words of two or more letters (a lone letter is usually a possessive's "s") and numbers.
 _LATIN = re.compile(r"[a-z][a-z0-9\-\.]*[a-z0-9]|\d+(?:\.\d+)?")
-_ENGLISH_STOP = frozenset(
+ENGLISH_STOPWORDS = frozenset(
     "a an the of to in on for and or is are was were be been by with as at from that this what which who whom "
     "how why when where does do did doing has have had it its their they them his her he she we you i can could "
     "would should will may might about into than then so such there these those not no more most much many "
@@ -67,7 +67,7 @@ _ENGLISH_STOP = frozenset(
 def latin_terms(text: str) -> set[str]:
     """Latin words (not stopwords) and numbers of a text, NFKC-folded and lower-cased."""
     folded = unicodedata.normalize("NFKC", text).lower()
-    return {t for t in _LATIN.findall(folded) if t not in _ENGLISH_STOP}
+    return {t for t in _LATIN.findall(folded) if t not in ENGLISH_STOPWORDS}
 
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -91,7 +91,7 @@ def name_terms(text: str, common: Callable[[str], bool] | None = None) -> set[st
     # Two-letter capitals (US, DC, UK, GB) are abbreviations and units that the Japanese posts write in
     # Japanese (米国, データセンター): not being spelled in Latin in the corpus says nothing about the topic.
     names = [w for w in names if not (len(w) == 2 and w.isupper()) and not (common and common(w))]
-    return {w.lower() for w in names} - _ENGLISH_STOP
+    return {w.lower() for w in names} - ENGLISH_STOPWORDS
 
 
 def char_bigrams(text: str) -> list[str]:
