@@ -31,6 +31,7 @@ from index import store
 from index.backends import BM25Backend, Documents, FaissBackend, Queries
 from index.backends.milvus import MilvusCollection, MilvusConnection, MilvusDense, MilvusLexical
 from index.backends.milvus_connect import close
+from index.late_interaction import TokenTable
 from index.retriever import HybridRetriever
 from index.version import DENSE, LEXICAL, LoadedIndex, Manifest, SentenceTable, load_latest
 from ragqa.settings import get_settings
@@ -103,7 +104,9 @@ def build(passages: list[Passage], vectors: np.ndarray, kind: str, milvus_uri: s
         files={},
     )
     sentences = SentenceTable(offsets, np.asarray([x for s in spans for x in s], np.int32), sent_vectors)
-    return LoadedIndex(manifest, passages, [], vectors, sentences, {LEXICAL: lexical, DENSE: dense})
+    # No token vectors: this benchmark measures the hybrid search, not the ranking stage that reads them.
+    tokens = TokenTable(np.zeros(len(passages) + 1, np.int64), np.zeros((0, vectors.shape[1]), np.float32))
+    return LoadedIndex(manifest, passages, [], vectors, sentences, tokens, {LEXICAL: lexical, DENSE: dense})
 
 
 def recall_at_10(approx: FaissBackend, exact: FaissBackend, queries: np.ndarray) -> float:

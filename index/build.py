@@ -21,6 +21,7 @@ from index import store
 from index.backends import Backend, BM25Backend, Documents, FaissBackend
 from index.backends.dense import IndexKind
 from index.documents import DocumentFormat, document_text, embedding_key, sentence_document
+from index.late_interaction import TokenTable
 from index.lexicon import build_lexicon
 from index.model import Encoder, vector_group
 from index.tokenize import TokenForm
@@ -143,7 +144,9 @@ def _newest_good_version(index_dir: Path) -> tuple[Path, Manifest] | None:
     return None
 
 
-def _previous_vectors(index_dir: Path, model: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], set[str]]:
+def _previous_vectors(
+    index_dir: Path, model: str
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], set[str]]:
     """Embeddings of the newest good version by embedding key (empty when none, or another model)."""
     previous = _newest_good_version(index_dir)
     if previous is None:
@@ -223,7 +226,7 @@ def build_index(
         previous, old_ids = _previous_vectors(index_dir, encoder.name)
         todo = [i for i, key in enumerate(keys) if key not in previous]
         embed_started = time.perf_counter()
-        new_vectors, new_sentences = embed_documents(
+        new_vectors, new_sentences, new_tokens = embed_documents(
             encoder,
             [documents[i] for i in todo],
             [sentences[i] for i in todo],
@@ -232,9 +235,11 @@ def build_index(
             stop=stop,
         )
         embed_seconds = time.perf_counter() - embed_started
-        fresh = {keys[i]: (new_vectors[j], new_sentences[j]) for j, i in enumerate(todo)}
-        vectors = np.stack([(fresh.get(k) or previous[k])[0] for k in keys]).astype(np.float32)
-        sentence_blocks = [np.asarray((fresh.get(k) or previous[k])[1], dtype=np.float16) for k in keys]
+        fresh = {keys[i]: (new_vectors[j], new_sentences[j], new_tokens[j]) for j, i in enumerate(todo)}
+        embedded = [fresh.get(k) or previous[k] for k in keys]
+        vectors = np.stack([e[0] for e in embedded]).astype(np.float32)
+        sentence_blocks = [np.asarray(e[1], dtype=np.float16) for e in embedded]
+        tokens = TokenTable.from_blocks([e[2] for e in embedded], encoder.dimension)
 
         version = store.new_version_name()
         backends = _make_backends(options, version, passages, corpus.articles)
@@ -252,6 +257,7 @@ def build_index(
                 if sentence_blocks
                 else np.zeros((0, encoder.dimension), np.float16),
             ),
+            tokens=tokens,
             backends=backends,
             lexicon=build_lexicon([p.text for p in passages]),
         )

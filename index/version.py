@@ -7,6 +7,8 @@ A version folder holds ``manifest.json`` (written by ``store``) and::
     keys.json         per row, the embedding key under which its vectors are reused by the next build
     embeddings.npy    (rows, dimension) float32 unit passage vectors
     sentences.npz     offsets (rows + 1), spans (sentences, 2) into the passage text, vectors float16
+    tokens.npy        (tokens, dimension) float32 unit vectors of every passage's content tokens, row after row
+    token_offsets.npy (rows + 1) int64: row i's tokens are tokens.npy[offsets[i]:offsets[i + 1]]
     lexicon.json      English phrase → the corpus's Japanese words for it (index/lexicon.py; may be {})
     bm25/, dense/     one sub-folder per role (lexical "bm25", vector "dense"), written by the backend's own
                       ``save``; the manifest names the registered backend that fills each role (bm25s/FAISS
@@ -30,12 +32,13 @@ from corpus.models import Article, Passage
 from corpus.text import char_ngrams
 from index import store
 from index.backends import Backend, get_backend
+from index.late_interaction import TokenTable
 from index.model.base import vector_group
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the layout above changes: older versions are refused with "run `ragqa index` to rebuild".
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: token vectors for the ranking stage's MaxSim feature
 LEXICAL, DENSE = "bm25", "dense"  # the roles a version's backends fill (and their sub-folders)
 PASSAGES = "passages.jsonl"
 ARTICLES = "articles.json"
@@ -43,6 +46,8 @@ KEYS = "keys.json"
 EMBEDDINGS = "embeddings.npy"
 SENTENCES = "sentences.npz"
 LEXICON = "lexicon.json"
+TOKENS = "tokens.npy"
+TOKEN_OFFSETS = "token_offsets.npy"
 
 
 class IndexModelMismatchError(store.IndexStoreError):
@@ -89,6 +94,7 @@ class VersionContents:
     keys: list[str]
     vectors: np.ndarray
     sentences: SentenceTable
+    tokens: TokenTable
     backends: dict[str, Backend]
     lexicon: dict[str, list[str]] = field(default_factory=dict)  # index/lexicon.py: English phrase → corpus words
 
@@ -102,6 +108,7 @@ class LoadedIndex:
     articles: list[Article]
     vectors: np.ndarray
     sentences: SentenceTable
+    tokens: TokenTable
     backends: dict[str, Backend]
     lexicon: dict[str, list[str]] | None = None  # None: a version built before lexicons were stored
     _grams: dict[int, set[str]] = field(default_factory=dict)
@@ -139,6 +146,8 @@ def write_version(
         np.save(folder / EMBEDDINGS, contents.vectors)
         table = contents.sentences
         np.savez(folder / SENTENCES, offsets=table.offsets, spans=table.spans, vectors=table.vectors)
+        np.save(folder / TOKENS, contents.tokens.vectors.astype(np.float32, copy=False))
+        np.save(folder / TOKEN_OFFSETS, contents.tokens.offsets.astype(np.int64, copy=False))
         for role, backend in contents.backends.items():
             (folder / role).mkdir()
             backend.save(folder / role)
@@ -168,12 +177,23 @@ def read_passage_ids(folder: Path) -> set[str]:
     return {json.loads(line)["id"] for line in (folder / PASSAGES).read_text("utf-8").splitlines()}
 
 
-def read_reusable_vectors(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """A version's (passage vector, sentence vectors) by embedding key, for the next build to reuse."""
+def read_reusable_vectors(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A version's (passage vector, sentence vectors, token vectors) by embedding key, for the next build to reuse."""
     keys = json.loads((folder / KEYS).read_text("utf-8"))
     vectors = np.load(folder / EMBEDDINGS)
     table = _read_sentences(folder, np.float16)
-    return {key: (vectors[i], table.vectors[table.rows(i)]) for i, key in enumerate(keys)}
+    tokens = _read_tokens(folder, mmap=False)
+    return {key: (vectors[i], table.vectors[table.rows(i)], tokens.block(i)) for i, key in enumerate(keys)}
+
+
+def _read_tokens(folder: Path, mmap: bool) -> TokenTable:
+    """The token table; memory-mapped when served (only the pages of pool passages are ever read)."""
+    offsets = np.load(folder / TOKEN_OFFSETS)
+    # A plain ndarray over the mapping (the memmap subclass costs per slice); it keeps the mapping alive.
+    vectors = np.asarray(np.load(folder / TOKENS, mmap_mode="r" if mmap else None))
+    if offsets.ndim != 1 or vectors.ndim != 2 or int(offsets[-1]) != len(vectors):
+        raise store.IndexCorruptError(f"index version {folder.name}: token table and offsets disagree")
+    return TokenTable(offsets, vectors)
 
 
 def _read_sentences(folder: Path, dtype: type) -> SentenceTable:
@@ -209,6 +229,7 @@ def load_version(
         articles=articles,
         vectors=np.load(folder / EMBEDDINGS),
         sentences=_read_sentences(folder, np.float32),
+        tokens=_read_tokens(folder, mmap=True),
         backends={
             role: get_backend(name).load(folder / role, **(load_options or {}).get(name, {}))
             for role, name in manifest.backends.items()

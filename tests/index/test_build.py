@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index import store
@@ -43,10 +44,14 @@ def test_full_build_embeds_every_passage(built_index, encoder) -> None:
     assert manifest.model.startswith("multilingual-e5-small+ragqa-")
     assert manifest.variant == encoder.variant
     assert manifest.passage_count == summary.passages and manifest.article_count == 5
-    assert {"passages.jsonl", "embeddings.npy", "dense/index.faiss", "bm25/tokenizer.json", "sentences.npz"} <= set(
-        manifest.files
-    )
+    files = {"passages.jsonl", "embeddings.npy", "dense/index.faiss", "bm25/tokenizer.json", "sentences.npz"}
+    assert files | {"tokens.npy", "token_offsets.npy"} <= set(manifest.files)
     assert manifest.backends == {"bm25": "bm25", "dense": "dense"}
+    loaded = load_version(store.versions_dir(index_dir) / summary.version, encoder.name)
+    tokens = loaded.tokens
+    assert len(tokens.offsets) == summary.passages + 1 and tokens.vectors.shape[1] == 384
+    assert all(len(tokens.block(row)) > 0 for row in range(summary.passages))  # every passage has content tokens
+    assert isinstance(tokens.vectors.base, np.memmap)  # served from the page cache, not copied into the heap
 
 
 def test_unchanged_corpus_is_not_rebuilt(index_copy: Settings, encoder) -> None:
@@ -56,9 +61,18 @@ def test_unchanged_corpus_is_not_rebuilt(index_copy: Settings, encoder) -> None:
 
 
 def test_new_post_embeds_only_its_passages_and_removal_drops_them(index_copy: Settings, encoder) -> None:
+    before = load_latest(index_copy.index_dir, encoder.name)[0]
     (index_copy.corpus_dir / "900_quantum.txt").write_text(NEW_POST, encoding="utf-8")
     added = build_from_settings(index_copy, encoder)
     assert added.changed and added.new == 2 and added.reused == added.passages - 2 and added.removed == 0
+    after = load_latest(index_copy.index_dir, encoder.name)[0]
+    old_rows = {p.id: row for row, p in enumerate(before.passages)}
+    for row, passage in enumerate(after.passages):  # reused passages keep their token vectors, new ones get theirs
+        block = after.tokens.block(row)
+        if passage.id in old_rows:
+            np.testing.assert_array_equal(block, before.tokens.block(old_rows[passage.id]))
+        else:
+            assert passage.article_id.startswith("900_") and len(block) > 0
     (index_copy.corpus_dir / "900_quantum.txt").unlink()
     removed = build_from_settings(index_copy, encoder)
     assert removed.new == 0 and removed.removed == 2
