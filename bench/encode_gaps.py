@@ -30,11 +30,11 @@ from ragqa.settings import get_settings
 
 
 def _gaps(retriever: HybridRetriever) -> dict[str, Callable[[int], None]]:
-    vectors = retriever.encode(QUESTIONS)
+    vectors, tokens = retriever.encode_with_tokens(QUESTIONS)
 
     def search_rest(i: int) -> None:
         j = (i - 1) % len(QUESTIONS)
-        retriever.ask_many([QUESTIONS[j]], 5, vectors=vectors[j : j + 1])
+        retriever.ask_many([QUESTIONS[j]], 5, vectors=vectors[j : j + 1], tokens=tokens[j : j + 1])
 
     return {
         "none (back to back)": lambda i: None,

@@ -1,7 +1,9 @@
 """What the ranking stage adds per query: mode 'ranked' vs mode 'hybrid', question vectors precomputed.
 
 Both modes search the same backends for the same pool; the difference is the stage itself (pool features
-with the character-bigram and bridged BM25, three dot products, the abstention decision).
+with the character-bigram and bridged BM25, token-level MaxSim over the pool's stored token vectors, three
+dot products, the abstention decision). The question's token vectors come from the encoder pass that gives
+its vector, so they are precomputed too.
 
     python bench/ranking.py [--rounds 200]
 """
@@ -21,12 +23,12 @@ from index.version import load_latest
 from ragqa.settings import get_settings
 
 
-def _timed(retriever: HybridRetriever, mode: str, vectors, rounds: int) -> list[float]:
+def _timed(retriever: HybridRetriever, mode: str, vectors, tokens, rounds: int) -> list[float]:
     out = []
     for i in range(rounds):
         j = i % len(QUESTIONS)
         t = time.perf_counter()
-        retriever.ask_many([QUESTIONS[j]], 5, mode, vectors=vectors[j : j + 1])  # type: ignore[arg-type]
+        retriever.ask_many([QUESTIONS[j]], 5, mode, vectors=vectors[j : j + 1], tokens=tokens[j : j + 1])  # type: ignore[arg-type]
         out.append((time.perf_counter() - t) * 1000)
     return out
 
@@ -42,11 +44,11 @@ def main() -> None:
     if ranker is None:
         raise SystemExit("no usable index/ranker.json: run `ragqa train-ranker` first")
     retriever = HybridRetriever(loaded, encoder, ranker=ranker)
-    vectors = retriever.encode(QUESTIONS)
+    vectors, tokens = retriever.encode_with_tokens(QUESTIONS)
     for mode in ("hybrid", "ranked"):  # warm-up (tokenizer, caches)
-        _timed(retriever, mode, vectors, len(QUESTIONS))
-    hybrid = _timed(retriever, "hybrid", vectors, args.rounds)
-    ranked = _timed(retriever, "ranked", vectors, args.rounds)
+        _timed(retriever, mode, vectors, tokens, len(QUESTIONS))
+    hybrid = _timed(retriever, "hybrid", vectors, tokens, args.rounds)
+    ranked = _timed(retriever, "ranked", vectors, tokens, args.rounds)
     p50_h, p50_r = statistics.median(hybrid), statistics.median(ranked)
     print(f"passages {len(loaded.passages)}, rounds {args.rounds}, questions {len(QUESTIONS)}")
     print(f"hybrid  p50 {p50_h:.2f} ms")

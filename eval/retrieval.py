@@ -45,12 +45,19 @@ def retrieve(retriever: HybridRetriever, questions: list[str], configurations: l
     unknown = sorted(set(configurations) - set(CONFIGURATIONS))
     if unknown:
         raise ValueError(f"unknown configuration(s) {unknown}: choose from {', '.join(CONFIGURATIONS)}")
-    vectors = retriever.encode(questions)
+    # The ranking stage also reads each question's token vectors: from the same encoder pass when it is scored.
+    tokens = None
+    if "ranked" in configurations:
+        vectors, tokens = retriever.encode_with_tokens(questions)
+    else:
+        vectors = retriever.encode(questions)
     rankings: dict[str, list[Ranking]] = {}
     for configuration in configurations:
         # Only the ranking stage decides whether to answer; the other configurations rank and nothing more.
-        search = retriever.ask_many if configuration == "ranked" else retriever.search_many
-        results = search(questions, depth, configuration, vectors=vectors)  # type: ignore[arg-type,operator]
+        if configuration == "ranked":
+            results = retriever.ask_many(questions, depth, "ranked", vectors=vectors, tokens=tokens)
+        else:
+            results = retriever.search_many(questions, depth, configuration, vectors=vectors)  # type: ignore[arg-type]
         rankings[configuration] = [_ranking(result) for result in results]
     index = retriever.index
     parameters = {

@@ -55,6 +55,7 @@ class Pool:
     labels: np.ndarray  # 1 where the passage is gold
     absolute: np.ndarray  # abstention features
     vector: np.ndarray  # the question's embedding
+    tokens: np.ndarray  # the question's content-token vectors (late_interaction.content_tokens)
 
 
 def collect_pools(retriever: HybridRetriever, questions: list[Question]) -> tuple[list[Pool], PoolRanker]:
@@ -64,7 +65,7 @@ def collect_pools(retriever: HybridRetriever, questions: list[Question]) -> tupl
     features = PoolRanker(retriever.index, None)
     features.use_vocabulary_of(retriever.encoder)
     texts = [q.question for q in questions]
-    vectors = retriever.encode(texts)
+    vectors, tokens = retriever.encode_with_tokens(texts)
     pool_size = retriever.params.pool(DEPTH)
     queries = Queries(texts, vectors)
     dense = retriever.index.backends[DENSE].search(queries, pool_size)
@@ -74,10 +75,10 @@ def collect_pools(retriever: HybridRetriever, questions: list[Question]) -> tupl
     pools = []
     for i, q in enumerate(questions):
         rows = np.fromiter(dict.fromkeys([r for r, _ in dense[i]] + [r for r, _ in lexical[i]]), dtype=np.int64)
-        signals, x = features.features(q.question, vectors[i], rows)
+        signals, x = features.features(q.question, vectors[i], tokens[i], rows)
         gold = set(qrels.get(q.id, {}))
         labels = np.asarray([passages[r].id in gold for r in rows], dtype=np.int64)
-        pools.append(Pool(q, rows, x, labels, abstention_features(signals, x), vectors[i]))
+        pools.append(Pool(q, rows, x, labels, abstention_features(signals, x), vectors[i], tokens[i]))
     return pools, features
 
 
@@ -241,6 +242,12 @@ def _reliability(prob: np.ndarray, correct: np.ndarray, bins: int = 5) -> tuple[
     return float(ece), table
 
 
+def _fit_confidence(x: np.ndarray, correct: np.ndarray, abstained: np.ndarray) -> tuple[LinearModel, float]:
+    """The confidence model over the answered rows, and rank 1's smoothed hit rate over the abstained ones."""
+    model = _fit(x[~abstained], correct[~abstained], 1.0, CONFIDENCE_FEATURES)
+    return model, float((correct[abstained].sum() + 1) / (abstained.sum() + 2))
+
+
 def _data_sha256(questions: list[Question], retriever: HybridRetriever) -> str:
     payload = "\n".join(q.model_dump_json() for q in questions) + retriever.index.manifest.corpus_fingerprint
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -297,7 +304,10 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
     runs = [_nested_abstention(x_abs, y.astype(np.int64), abstain_c, seed, budgets) for seed in range(REPEATS)]
     nested = {budget: [run[budget] for run in runs] for budget in budgets}
 
-    # Confidence = P(rank 1 is right), Platt-style on absolute features + the ranker's own top margin.
+    # Confidence = P(rank 1 is right), Platt-style on absolute features + the ranker's own top margin, fitted on
+    # the questions the service answers. When it abstains, it reports how often rank 1 was right anyway among
+    # the dev questions it abstains on (Laplace-smoothed): a service that says "no answer" should not also
+    # say "probably right", which a model fitted on everything did for off-topic questions it never saw.
     oof_by_id = {p.question.id: s for p, s in zip(pools, oof)}
     conf_x, correct = [], []
     for p in pools_all:
@@ -311,11 +321,10 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
     conf_oof = np.zeros(len(pools_all))
     for held in _folds(len(pools_all), 0):
         train_rows = np.setdiff1d(np.arange(len(pools_all)), held)
-        conf_oof[held] = _fit(conf_x_arr[train_rows], correct_arr[train_rows], 1.0, CONFIDENCE_FEATURES).probability(
-            conf_x_arr[held]
-        )
+        model, when_abstaining = _fit_confidence(conf_x_arr[train_rows], correct_arr[train_rows], abstained[train_rows])
+        conf_oof[held] = np.where(abstained[held], when_abstaining, model.probability(conf_x_arr[held]))
     ece, bins = _reliability(conf_oof, correct_arr)
-    confidence_model = _fit(conf_x_arr, correct_arr, 1.0, CONFIDENCE_FEATURES)
+    confidence_model, confidence_when_abstaining = _fit_confidence(conf_x_arr, correct_arr, abstained)
 
     manifest = retriever.index.manifest
     cv = {
@@ -353,7 +362,7 @@ def train(retriever: HybridRetriever, questions: list[Question], out: Path = RAN
         "cv": cv,
         "ranker": _dump(ranker),
         "answerable": {**_dump(answerable_model), "threshold": round(threshold, 6)},
-        "confidence": _dump(confidence_model),
+        "confidence": {**_dump(confidence_model), "when_abstaining": round(confidence_when_abstaining, 4)},
     }
     out.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return cv

@@ -30,6 +30,7 @@ ABSOLUTE = (
     "char_bm25",
     "coverage",
     "latin",
+    "maxsim",  # token-level match (index/late_interaction.py)
 )
 # The JMdict bridge (index/lexicon.py) of English questions: BM25 of the question's phrases turned into the
 # corpus's Japanese words, and the share of those phrases a passage contains (zeros for Japanese questions).
@@ -271,11 +272,12 @@ def pool_features(
     passage_vectors: np.ndarray,
     sentence_scores: tuple[np.ndarray, np.ndarray],
     terms: PassageTerms,
+    maxsim: np.ndarray,
 ) -> np.ndarray:
     """The (len(rows), len(FEATURES)) feature matrix of one question's pool.
 
     ``sentence_scores`` is (best, second best) sentence cosine per pool row (second = best when a passage
-    has one sentence).
+    has one sentence); ``maxsim`` the token-level match per pool row (``late_interaction.maxsim``).
     """
     n = len(rows)
     cos = passage_vectors[rows] @ signals.vector
@@ -291,7 +293,7 @@ def pool_features(
     latin = np.asarray(
         [len(q_latin & terms.latin[r]) / len(q_latin) if q_latin else 0.0 for r in rows], dtype=np.float32
     )
-    absolute = np.stack([cos, sent1, sent2, bm25, bridge, char, coverage, latin], axis=1).astype(np.float32)
+    absolute = np.stack([cos, sent1, sent2, bm25, bridge, char, coverage, latin, maxsim], axis=1).astype(np.float32)
     relative = absolute - (absolute.max(axis=0, keepdims=True) if n else 0.0)
     share = signals.japanese_share
     bm25_norm = bm25 / bm25.max() if n and bm25.max() > 0 else np.zeros(n, dtype=np.float32)

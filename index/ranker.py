@@ -29,6 +29,7 @@ from index.features import (
     pool_features,
 )
 from index.fusion import japanese_share
+from index.late_interaction import maxsim
 from index.lexicon import build_lexicon, translate
 from index.tokenize import japanese_tokenizer
 from index.version import LEXICAL, LoadedIndex
@@ -36,7 +37,7 @@ from index.version import LEXICAL, LoadedIndex
 logger = logging.getLogger(__name__)
 
 RANKER_PATH = Path(__file__).resolve().parent / "ranker.json"
-RANKER_FORMAT = 1
+RANKER_FORMAT = 2  # 2: the confidence reported when abstaining
 # The confidence model reads the absolute features plus the ranker's top logit and its lead over the second.
 CONFIDENCE_FEATURES: tuple[str, ...] = (*ABSTENTION_FEATURES, "top_logit", "logit_gap")
 
@@ -86,6 +87,7 @@ class RankerModels:
     answerable: LinearModel
     answer_threshold: float  # answer only when P(answerable) is at least this
     confidence: LinearModel
+    confidence_when_abstaining: float  # dev: how often rank 1 was right where the service abstained
     encoder: str  # the encoder variant the models were trained with
     info: dict[str, Any]
 
@@ -109,6 +111,7 @@ def load_ranker(path: Path | None = None) -> RankerModels:
             answerable=LinearModel.from_dict(data["answerable"], ABSTENTION_FEATURES, "answerability model"),
             answer_threshold=float(data["answerable"]["threshold"]),
             confidence=LinearModel.from_dict(data["confidence"], CONFIDENCE_FEATURES, "confidence model"),
+            confidence_when_abstaining=float(data["confidence"]["when_abstaining"]),
             encoder=str(data.get("encoder", "")),
             info={k: data[k] for k in ("command", "data_sha256", "cv", "trained_at") if k in data},
         )
@@ -127,7 +130,7 @@ class RankedPool:
 
     ranked: Hits  # (row, ranker logit), best first
     answerable: float  # P(the corpus answers the question), from absolute similarity only
-    confidence: float  # P(the first passage answers it)
+    confidence: float  # P(the first passage answers it); when not answering, the dev rate for abstentions
     answer: bool  # answerable >= the model's threshold
 
 
@@ -182,15 +185,21 @@ class PoolRanker:
         best, second = best_two_sentences(self.index.sentences.offsets, self.index.sentences.vectors @ vector)
         return best[rows], second[rows]
 
-    def features(self, question: str, vector: np.ndarray, rows: np.ndarray) -> tuple[QuestionSignals, np.ndarray]:
-        """The question's signals and the feature matrix of ``rows``."""
+    def features(
+        self, question: str, vector: np.ndarray, tokens: np.ndarray, rows: np.ndarray
+    ) -> tuple[QuestionSignals, np.ndarray]:
+        """The question's signals and the feature matrix of ``rows``.
+
+        ``tokens``: the question's content-token vectors (``late_interaction.content_tokens``).
+        """
         signals = self.signals(question, vector)
-        x = pool_features(signals, rows, self.index.vectors, self.sentence_scores(vector, rows), self.terms)
+        late = maxsim(self.index.tokens, rows, tokens)
+        x = pool_features(signals, rows, self.index.vectors, self.sentence_scores(vector, rows), self.terms, late)
         return signals, x
 
-    def rank(self, question: str, vector: np.ndarray, rows: np.ndarray) -> RankedPool:
+    def rank(self, question: str, vector: np.ndarray, tokens: np.ndarray, rows: np.ndarray) -> RankedPool:
         """The pool ordered by the ranker, and whether (and how surely) to answer."""
-        signals, x = self.features(question, vector, rows)
+        signals, x = self.features(question, vector, tokens, rows)
         return self.decide(signals, rows, x)
 
     def decide(self, signals: QuestionSignals, rows: np.ndarray, x: np.ndarray) -> RankedPool:
@@ -205,8 +214,10 @@ class PoolRanker:
         answerable = float(m.answerable.probability(absolute[None, :])[0])
         top = float(logits[order[0]]) if len(order) else 0.0
         gap = top - float(logits[order[1]]) if len(order) > 1 else 0.0
-        confidence = float(m.confidence.probability(np.append(absolute, [top, gap])[None, :].astype(np.float32))[0])
-        return RankedPool(ranked, answerable, confidence, answerable >= m.answer_threshold)
+        answer = answerable >= m.answer_threshold
+        features = np.append(absolute, [top, gap])[None, :].astype(np.float32)
+        confidence = float(m.confidence.probability(features)[0]) if answer else m.confidence_when_abstaining
+        return RankedPool(ranked, answerable, confidence, answer)
 
 
 def open_ranker(index: LoadedIndex, path: Path | None = None) -> PoolRanker | None:

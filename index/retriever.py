@@ -15,6 +15,7 @@ from corpus.models import Passage
 from corpus.text import containment
 from index.backends import Hits, Queries
 from index.fusion import reciprocal_rank_fusion, weighted_fusion
+from index.late_interaction import content_tokens
 from index.model import Encoder
 from index.params import RankParams
 from index.ranker import PoolRanker
@@ -122,6 +123,11 @@ class HybridRetriever:
         """Question vectors (one encoder call for the batch)."""
         return self.encoder.encode_queries(questions)
 
+    def encode_with_tokens(self, questions: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Question vectors and each question's content-token vectors (one encoder call; what mode 'ranked' reads)."""
+        encoding = self.encoder.encode_tokens(questions, "query")
+        return encoding.vectors, content_tokens(encoding)
+
     @property
     def default_mode(self) -> Mode:
         """'ranked' when a ranker file is loaded (it beat 'hybrid' on dev by CV), else 'hybrid'."""
@@ -141,12 +147,15 @@ class HybridRetriever:
         vectors: np.ndarray | None = None,
         allowed_rows: Sequence[np.ndarray | None] | None = None,
         timings: dict[str, float] | None = None,
+        tokens: Sequence[np.ndarray] | None = None,
     ) -> list[Answered]:
         """Ranked passages for a batch of questions, ``top_k`` for all or one per question, and in mode 'ranked'
         also whether (and how surely) the corpus answers each.
 
-        Pass ``vectors`` if the questions are already encoded. ``allowed_rows`` (one bool row mask or None per
-        question) restricts a question to those rows inside each backend, before its top k are taken.
+        Pass ``vectors`` if the questions are already encoded, and for mode 'ranked' their ``tokens`` too
+        (``encode_with_tokens``): given vectors without tokens, the questions are encoded again for them.
+        ``allowed_rows`` (one bool row mask or None per question) restricts a question to those rows inside
+        each backend, before its top k are taken.
         Questions with the same candidate pool (which grows with top_k) and mask share one search per backend.
         ``timings``, if given, gets the seconds spent per stage ("encode", "dense", "lexical", "rank") added.
         """
@@ -159,9 +168,15 @@ class HybridRetriever:
         masks = list(allowed_rows) if allowed_rows is not None else [None] * len(questions)
         if len(masks) != len(questions):
             raise ValueError(f"{len(masks)} row masks for {len(questions)} questions: give one (or None) per question")
-        if vectors is None:
+        if mode == "ranked" and tokens is None:
+            with _timed(timings, "encode"):
+                encoded, tokens = self.encode_with_tokens(questions)
+            vectors = encoded if vectors is None else vectors
+        elif vectors is None:
             with _timed(timings, "encode"):
                 vectors = self.encode(questions)
+        if tokens is not None and len(tokens) != len(questions):
+            raise ValueError(f"{len(tokens)} token matrices for {len(questions)} questions: give one per question")
         results: list[Answered] = [Answered([]) for _ in questions]
         groups: dict[tuple[int, bytes | None], list[int]] = {}
         for i, (k, mask) in enumerate(zip(top_ks, masks)):
@@ -181,7 +196,8 @@ class HybridRetriever:
                 for i, dense, lexical in zip(rows, dense_all, lexical_all):
                     best = _BestSentences(self.index, vectors[i])
                     if mode == "ranked":
-                        results[i] = self._ranked(questions[i], vectors[i], dense, lexical, top_ks[i], best)
+                        assert tokens is not None  # encoded above
+                        results[i] = self._ranked(questions[i], vectors[i], tokens[i], dense, lexical, top_ks[i], best)
                         continue
                     ranked = self._rank(questions[i], vectors[i], dense, lexical, mode, best)
                     results[i] = Answered(self._hits(ranked, top_ks[i], best))
@@ -191,11 +207,18 @@ class HybridRetriever:
     search_many = _hits_only(ask_many)
 
     def _ranked(
-        self, question: str, vector: np.ndarray, dense: Hits, lexical: Hits, top_k: int, best: _BestSentences
+        self,
+        question: str,
+        vector: np.ndarray,
+        tokens: np.ndarray,
+        dense: Hits,
+        lexical: Hits,
+        top_k: int,
+        best: _BestSentences,
     ) -> Answered:
         assert self.ranker is not None
         rows = np.fromiter(dict.fromkeys([r for r, _ in dense] + [r for r, _ in lexical]), dtype=np.int64)
-        pool = self.ranker.rank(question, vector, rows)
+        pool = self.ranker.rank(question, vector, tokens, rows)
         return Answered(self._hits(pool.ranked, top_k, best), pool.answer, pool.confidence)
 
     def _rank(

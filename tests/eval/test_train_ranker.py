@@ -1,4 +1,5 @@
-"""The abstention training: out-of-fold rates where neither the model nor its threshold saw the question."""
+"""The abstention training: out-of-fold rates where neither the model nor its threshold saw the question;
+the confidence reported when answering and when abstaining."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from eval.train_ranker import FALSE_ABSTENTION_BUDGET, _nested_abstention  # noqa: E402
+from eval.train_ranker import FALSE_ABSTENTION_BUDGET, _fit_confidence, _nested_abstention  # noqa: E402
 from index.features import ABSTENTION_FEATURES  # noqa: E402
+from index.ranker import CONFIDENCE_FEATURES  # noqa: E402
 
 
 def _questions(separation: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -32,3 +34,17 @@ def test_nested_abstention_cannot_separate_noise() -> None:
     x, y = _questions(separation=0.0)
     abstained = _nested_abstention(x, y, 1.0, seed=0, budgets=[FALSE_ABSTENTION_BUDGET])[FALSE_ABSTENTION_BUDGET]
     assert abstained[y == 0].mean() < 0.3  # a threshold at the budget quantile catches few when nothing separates
+
+
+def test_confidence_is_fitted_on_answered_questions_and_a_smoothed_rate_stands_for_abstentions() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, len(CONFIDENCE_FEATURES)))
+    correct = (x[:, -1] > 0).astype(np.int64)  # the top-logit column decides, for the answered questions
+    abstained = np.zeros(120, dtype=bool)
+    abstained[:20] = True
+    correct[:20] = [1, 0, 0, 0, 0] * 4  # 4 of 20 abstentions had a right first passage anyway
+    model, when_abstaining = _fit_confidence(x, correct, abstained)
+    assert model.features == CONFIDENCE_FEATURES
+    assert when_abstaining == pytest.approx((4 + 1) / (20 + 2))
+    answered = model.probability(x[20:])
+    assert answered[correct[20:] == 1].mean() > 0.7 > 0.3 > answered[correct[20:] == 0].mean()

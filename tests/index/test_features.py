@@ -129,7 +129,7 @@ def test_pool_features_by_hand() -> None:
     terms = passage_terms(["液冷 AI", "AI", "空冷"], lambda text: text.lower().split())
     rows = np.array([2, 0])  # pool order: passage 2 first
     sentences = (np.array([0.2, 0.9], dtype=np.float32), np.array([0.1, 0.5], dtype=np.float32))
-    x = pool_features(_signals(), rows, vectors, sentences, terms)
+    x = pool_features(_signals(), rows, vectors, sentences, terms, np.array([0.25, 0.75], dtype=np.float32))
     assert x.shape == (2, len(FEATURES))
     col = {name: x[:, i].tolist() for i, name in enumerate(FEATURES)}
     assert col["cos"] == pytest.approx([0.0, 1.0])
@@ -139,6 +139,7 @@ def test_pool_features_by_hand() -> None:
     assert col["coverage"] == pytest.approx([0.0, 1.0])  # passage 0 has both lemmas, passage 2 neither
     assert col["latin"] == pytest.approx([0.0, 1.0])
     assert col["rel_cos"] == pytest.approx([-1.0, 0.0]) and col["rel_bm25"] == pytest.approx([0.0, -2.0])
+    assert col["maxsim"] == pytest.approx([0.25, 0.75]) and col["rel_maxsim"] == pytest.approx([-0.5, 0.0])
     assert col["bm25_norm"] == pytest.approx([1.0, 0.5])
     share = 2 / 4  # 液冷 (2 kanji) vs "AI" (2 Latin letters)
     assert col["ja_bm25_norm"] == pytest.approx([share * 1.0, share * 0.5])
@@ -150,7 +151,7 @@ def test_abstention_features_are_absolute_pool_maxima_per_language() -> None:
     terms = passage_terms(["液冷", "空冷"], lambda text: [text])
     sentences = (np.array([0.3, 0.6], dtype=np.float32), np.array([0.3, 0.6], dtype=np.float32))
     signals = _signals(bm25=np.array([1.0, 5.0]), char_bm25=np.zeros(2), unknown_names=3, known_share=0.4)
-    x = pool_features(signals, np.array([0, 1]), vectors, sentences, terms)
+    x = pool_features(signals, np.array([0, 1]), vectors, sentences, terms, np.zeros(2, dtype=np.float32))
     absolute = dict(zip(ABSTENTION_FEATURES, abstention_features(signals, x).tolist()))
     share = 0.5  # "液冷 AI": 2 kanji, 2 Latin letters
     assert absolute["ja_share"] == pytest.approx(share)
@@ -176,7 +177,7 @@ def test_jmdict_features_by_hand() -> None:
         bm25_jmdict=np.array([3.0, 0.0, 1.5], dtype=np.float32),
         jmdict_phrases=[["液冷"], ["サーバ", "サーバー"], ["チップ"], ["水冷"]],
     )
-    x = pool_features(signals, rows, vectors, sentences, terms)
+    x = pool_features(signals, rows, vectors, sentences, terms, np.zeros(len(rows), dtype=np.float32))
     col = {name: x[:, i].tolist() for i, name in enumerate(FEATURES)}
     assert col["bm25_jmdict"] == pytest.approx([3.0, 0.0, 1.5])
     assert col["rel_bm25_jmdict"] == pytest.approx([0.0, -3.0, -1.5])
@@ -190,7 +191,8 @@ def test_jmdict_features_are_zero_without_bridged_phrases() -> None:
     vectors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     terms = passage_terms(["液冷", "空冷"], lambda text: [text])
     sentences = (np.zeros(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
-    x = pool_features(_signals(bm25=np.ones(2), char_bm25=np.zeros(2)), np.array([0, 1]), vectors, sentences, terms)
+    signals = _signals(bm25=np.ones(2), char_bm25=np.zeros(2))
+    x = pool_features(signals, np.array([0, 1]), vectors, sentences, terms, np.zeros(2, dtype=np.float32))
     jmdict = [FEATURES.index(name) for name in JMDICT_FEATURES]
     assert not x[:, jmdict].any()
 
@@ -200,10 +202,10 @@ def test_lead_marks_each_articles_first_paragraph() -> None:
     terms = passage_terms(["a", "b", "c"], lambda text: [text], paragraphs=[1, 2, 1])
     sentences = (np.zeros(2, dtype=np.float32), np.zeros(2, dtype=np.float32))
     signals = _signals(bm25=np.ones(3), char_bm25=np.zeros(3), bm25_bridge=np.zeros(3))
-    x = pool_features(signals, np.array([1, 2]), vectors, sentences, terms)
+    x = pool_features(signals, np.array([1, 2]), vectors, sentences, terms, np.zeros(2, dtype=np.float32))
     assert x[:, FEATURES.index("lead")].tolist() == [0.0, 1.0]
     unknown = passage_terms(["a", "b"], lambda text: [text])  # no ordinals given: nothing is a lead
-    x = pool_features(signals, np.array([0, 1]), vectors[:2], sentences, unknown)
+    x = pool_features(signals, np.array([0, 1]), vectors[:2], sentences, unknown, np.zeros(2, dtype=np.float32))
     assert not x[:, FEATURES.index("lead")].any()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from corpus.text import char_ngrams, containment
@@ -71,6 +72,21 @@ def test_batch_search_equals_single_search(retriever: HybridRetriever) -> None:
     batch = retriever.search_many(questions, 5)
     for question, hits in zip(questions, batch):
         assert [h.passage.id for h in hits] == [h.passage.id for h in retriever.search(question, 5)]
+
+
+def test_ranked_search_with_precomputed_vectors_and_tokens_equals_encoding_itself(retriever: HybridRetriever) -> None:
+    questions = ["メタがTPUを導入する理由は？", "How many GPUs in a Helios rack?"]
+    vectors, tokens = retriever.encode_with_tokens(questions)
+    np.testing.assert_allclose(vectors, retriever.encode(questions), atol=1e-6)
+    assert all(t.ndim == 2 and t.shape[1] == vectors.shape[1] and len(t) > 0 for t in tokens)
+    itself = retriever.ask_many(questions, 5, "ranked")
+    given = retriever.ask_many(questions, 5, "ranked", vectors=vectors, tokens=tokens)
+    vectors_only = retriever.ask_many(questions, 5, "ranked", vectors=vectors)  # tokens encoded again
+    for a, b, c in zip(itself, given, vectors_only):
+        assert [h.passage.id for h in a.hits] == [h.passage.id for h in b.hits] == [h.passage.id for h in c.hits]
+        assert a.confidence == pytest.approx(b.confidence) and a.answerable == b.answerable == c.answerable
+    with pytest.raises(ValueError, match="one per question"):
+        retriever.ask_many(questions, 5, "ranked", vectors=vectors, tokens=tokens[:1])
 
 
 def test_cited_passage_schema_and_answer_markers(retriever: HybridRetriever) -> None:
