@@ -84,3 +84,18 @@ def test_a_passage_that_repeats_the_question_word_for_word_scores_one() -> None:
     table = TokenTable.from_blocks([words, words[:1]], 3)
     got = maxsim(table, np.array([0, 1]), words[:2])
     assert got[0] == pytest.approx(1.0) and got[1] == pytest.approx(0.5)
+
+
+def test_maxsim_matches_a_per_passage_loop_on_random_pools() -> None:
+    """Spans of neighbouring passages, empty passages and any pool order give what one product per passage gives."""
+    rng = np.random.default_rng(1)
+    blocks = [
+        _unit(rng.normal(size=(n, 16)).tolist()) if n else np.zeros((0, 16), np.float32)
+        for n in rng.integers(0, 9, size=40)
+    ]
+    table = TokenTable.from_blocks(blocks, 16)
+    for _ in range(25):
+        rows = rng.choice(40, size=int(rng.integers(1, 40)), replace=False)
+        query = _unit(rng.normal(size=(int(rng.integers(1, 6)), 16)).tolist())
+        want = [float((blocks[r] @ query.T).max(axis=0).mean()) if len(blocks[r]) else 0.0 for r in rows]
+        np.testing.assert_allclose(maxsim(table, rows, query), want, atol=1e-6)
