@@ -220,6 +220,18 @@ class PoolRanker:
         return RankedPool(ranked, answerable, confidence, answer)
 
 
+def set_ranking_threads(threads: int) -> None:
+    """Cap the BLAS threads of numpy's products for this whole process (0: the library's default, every core).
+
+    The ranking stage's products (MaxSim over a pool's token spans, sentence cosines) are small. With BLAS's own
+    threads they spin against the encoder's: a served query took twice as long (bench/RESULTS.md §18).
+    """
+    if threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")  # OpenBLAS's limit is process-wide, for every thread
+
+
 def open_ranker(index: LoadedIndex, path: Path | None = None) -> PoolRanker | None:
     """The ranking stage for ``index``, or None (logged: search falls back to 'hybrid') if the file is unusable."""
     try:

@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, ge=1)
     torch_threads: int = Field(0, ge=0, description="Threads for the encoder (torch or ONNX); 0: the default.")
     search_threads: int = Field(
-        1, ge=0, description="OpenMP threads of a serving process's FAISS searches; 0: all cores (large indexes)."
+        1,
+        ge=0,
+        description="Threads of a serving process's FAISS searches (OpenMP) and ranking-stage products (BLAS); "
+        "0: all cores (large indexes).",
     )
     admin_token: str | None = Field(None, description="Bearer token for admin endpoints; unset disables them.")
     host: str = "127.0.0.1"

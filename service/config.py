@@ -14,6 +14,7 @@ from functools import partial
 from index.backends.dense import set_search_threads
 from index.model import Encoder, load_encoder
 from index.params import load_rank_params
+from index.ranker import set_ranking_threads
 from ragqa.settings import PROJECT_ROOT, Settings
 from service.engine import Engine, IndexUpdateError
 
@@ -62,6 +63,7 @@ def build_in_child(settings: Settings, force: bool = False) -> None:
 def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> Engine:
     """An engine for these settings (``encoder``: one already loaded, else it is loaded at start)."""
     set_search_threads(settings.search_threads)
+    set_ranking_threads(settings.search_threads)
     return Engine(
         settings.corpus_dir,
         settings.index_dir,

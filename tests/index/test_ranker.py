@@ -12,7 +12,15 @@ import pytest
 
 from index.answer import compose_answer
 from index.features import ABSTENTION_FEATURES, FEATURES
-from index.ranker import RANKER_PATH, LinearModel, RankerFileError, load_ranker, open_ranker, whole_words
+from index.ranker import (
+    RANKER_PATH,
+    LinearModel,
+    RankerFileError,
+    load_ranker,
+    open_ranker,
+    set_ranking_threads,
+    whole_words,
+)
 from index.retriever import HybridRetriever
 from index.version import load_latest
 
@@ -143,3 +151,13 @@ def test_meta_tpu_question_is_answered_with_metas_reasons(retriever: HybridRetri
     answer = compose_answer(answered.hits)
     assert first.highlight in answer and first.highlight in first.passage.text  # quoted, never invented
     assert "メタ" in first.passage.text or "Meta" in first.passage.text
+
+
+def test_ranking_threads_cap_numpys_blas_for_the_process() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # a known state, restored on exit
+        set_ranking_threads(0)  # 0: left as it is
+        blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        assert blas and {i["num_threads"] for i in blas} == {2}
+        set_ranking_threads(1)
+        assert {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"} == {1}
