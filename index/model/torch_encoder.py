@@ -104,43 +104,34 @@ class SentenceTransformerEncoder:
     ) -> TokenEncoding:
         """Pooled vectors and each text's token vectors (prompt and special tokens left out), in one pass.
 
-        Batches of similar length, as sentence-transformers' ``encode`` makes them; a progress bar if asked.
+        sentence-transformers' ``encode`` with every output (``output_value=None``): its length-sorted batches,
+        its progress bar; each text's outputs are cut to its attention mask here.
         """
         import torch
 
         prompt = self.query_prompt if kind == "query" else self.passage_prompt
-        model = self.model
-        tokenizer = model.tokenizer
+        tokenizer = self.model.tokenizer
         skip = len(tokenizer(prompt.strip(), add_special_tokens=False)["input_ids"]) if prompt.strip() else 0
         special = set(tokenizer.all_special_ids)
+        outputs = self.model.encode(
+            list(texts),
+            prompt=prompt,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            output_value=None,
+            convert_to_numpy=False,
+        )
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        tokens: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
-        pieces: list[list[str]] = [[] for _ in texts]
-        preprocess = getattr(model, "preprocess", None) or model.tokenize
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        progress = None
-        if show_progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=len(texts), desc="embedding", unit="text")
-        with torch.inference_mode():
-            for first in range(0, len(order), batch_size):
-                rows = order[first : first + batch_size]
-                features = preprocess([prompt + texts[i] for i in rows])
-                output = model.forward(dict(features))
-                pooled = torch.nn.functional.normalize(output["sentence_embedding"].float(), dim=-1)
-                vectors[rows] = pooled.numpy()
-                hidden = output["token_embeddings"].float().numpy()
-                masks = features["attention_mask"].bool().numpy()
-                for j, i in enumerate(rows):
-                    ids = features["input_ids"][j][masks[j]].tolist()
-                    tokens[i], pieces[i] = text_tokens(
-                        ids, hidden[j][masks[j]], special, skip, tokenizer.convert_ids_to_tokens
-                    )
-                if progress is not None:
-                    progress.update(len(rows))
-        if progress is not None:
-            progress.close()
+        tokens: list[np.ndarray] = []
+        pieces: list[list[str]] = []
+        for i, output in enumerate(outputs):
+            mask = output["attention_mask"].bool()
+            vectors[i] = torch.nn.functional.normalize(output["sentence_embedding"].float(), dim=-1).numpy()
+            ids = output["input_ids"][mask].tolist()
+            hidden = output["token_embeddings"][mask].float().numpy()
+            text_vectors, text_pieces = text_tokens(ids, hidden, special, skip, tokenizer.convert_ids_to_tokens)
+            tokens.append(text_vectors)
+            pieces.append(text_pieces)
         return TokenEncoding(vectors, tokens, pieces)
 
     def __repr__(self) -> str:
