@@ -186,12 +186,17 @@ def read_reusable_vectors(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarra
     return {key: (vectors[i], table.vectors[table.rows(i)], tokens.block(i)) for i, key in enumerate(keys)}
 
 
-def _read_tokens(folder: Path, mmap: bool) -> TokenTable:
-    """The token table; memory-mapped when served (only the pages of pool passages are ever read)."""
+def _read_tokens(folder: Path, mmap: bool, rows: int | None = None) -> TokenTable:
+    """The token table (of ``rows`` passages, if given); memory-mapped when served (only pool pages are read)."""
     offsets = np.load(folder / TOKEN_OFFSETS)
     # A plain ndarray over the mapping (the memmap subclass costs per slice); it keeps the mapping alive.
     vectors = np.asarray(np.load(folder / TOKENS, mmap_mode="r" if mmap else None))
-    if offsets.ndim != 1 or vectors.ndim != 2 or int(offsets[-1]) != len(vectors):
+    if (
+        offsets.ndim != 1
+        or vectors.ndim != 2
+        or int(offsets[-1]) != len(vectors)
+        or rows not in (None, len(offsets) - 1)
+    ):
         raise store.IndexCorruptError(f"index version {folder.name}: token table and offsets disagree")
     return TokenTable(offsets, vectors)
 
@@ -229,7 +234,7 @@ def load_version(
         articles=articles,
         vectors=np.load(folder / EMBEDDINGS),
         sentences=_read_sentences(folder, np.float32),
-        tokens=_read_tokens(folder, mmap=True),
+        tokens=_read_tokens(folder, mmap=True, rows=len(passages)),
         backends={
             role: get_backend(name).load(folder / role, **(load_options or {}).get(name, {}))
             for role, name in manifest.backends.items()

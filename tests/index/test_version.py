@@ -6,11 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index import store
 from index.backends import BM25Backend, Documents, FaissBackend, Queries
-from index.version import FORMAT_VERSION, load_latest, load_version
+from index.version import FORMAT_VERSION, TOKEN_OFFSETS, TOKENS, _read_tokens, load_latest, load_version
 
 
 @pytest.fixture
@@ -73,3 +74,15 @@ def test_lexicon_is_stored_and_checksummed_with_the_version(version_dir: Path) -
     assert all(isinstance(forms, list) and forms for forms in lexicon.values())
     manifest = json.loads((version_dir / "manifest.json").read_text("utf-8"))
     assert "lexicon.json" in manifest["files"]  # checksummed like every other file of the version
+
+
+def test_a_token_table_that_disagrees_with_its_offsets_or_passages_is_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / TOKENS, np.zeros((3, 4), np.float32))
+    np.save(tmp_path / TOKEN_OFFSETS, np.array([0, 1, 3], np.int64))
+    table = _read_tokens(tmp_path, mmap=True, rows=2)
+    assert table.block(1).shape == (2, 4) and isinstance(table.vectors.base, np.memmap)
+    with pytest.raises(store.IndexCorruptError, match="token table"):
+        _read_tokens(tmp_path, mmap=True, rows=3)  # offsets for 2 passages, the version has 3
+    np.save(tmp_path / TOKEN_OFFSETS, np.array([0, 1, 2], np.int64))
+    with pytest.raises(store.IndexCorruptError, match="token table"):
+        _read_tokens(tmp_path, mmap=False)  # offsets end before the table does
