@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,15 +63,14 @@ class SentenceTransformerEncoder:
     def _encode(self, texts: list[str], prompt: str, batch_size: int, show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            prompt=prompt,
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-        )
+        vectors = self._st_encode(texts, prompt, batch_size, show_progress, normalize_embeddings=True)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _st_encode(self, texts: list[str], prompt: str, batch_size: int, show_progress: bool, **output: Any) -> Any:
+        """sentence-transformers' ``encode`` with the prompt; ``output`` chooses what it returns."""
+        return self.model.encode(
+            list(texts), prompt=prompt, batch_size=batch_size, show_progress_bar=show_progress, **output
+        )
 
     def encode_queries(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length float32 vectors (n, dimension) of questions, with the ``query: `` prompt."""
@@ -113,14 +112,7 @@ class SentenceTransformerEncoder:
         tokenizer = self.model.tokenizer
         skip = len(tokenizer(prompt.strip(), add_special_tokens=False)["input_ids"]) if prompt.strip() else 0
         special = set(tokenizer.all_special_ids)
-        outputs = self.model.encode(
-            list(texts),
-            prompt=prompt,
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            output_value=None,
-            convert_to_numpy=False,
-        )
+        outputs = self._st_encode(texts, prompt, batch_size, show_progress, output_value=None, convert_to_numpy=False)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         tokens: list[np.ndarray] = []
         pieces: list[list[str]] = []
