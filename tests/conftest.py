@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,23 @@ PASSAGE_FIELDS = [
 ]
 
 HEADER = '---\ntitle: "{title}"\ndate: 2025-11-26 20:34:30 +0000\ntags: ["AI"]\n---\n\n'
+
+
+# What a full run holds at once under the temporary folder (a test's index copy, the session's index and
+# model copies); passed tests' folders are deleted as they finish (tmp_path_retention_policy in pyproject.toml).
+FREE_DISK_NEEDED = 2 * 1024**3
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, saying what to do, when the disk cannot hold the run (instead of a hundred setup errors)."""
+    folder = tempfile.gettempdir()
+    free = shutil.disk_usage(folder).free
+    if free < FREE_DISK_NEEDED:
+        pytest.exit(
+            f"only {free / 2**30:.1f} GiB free under {folder}; the tests need about "
+            f"{FREE_DISK_NEEDED / 2**30:.0f} GiB there: free some space or point TMPDIR at a larger disk",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 def make_post(title: str, body: str) -> str:
