@@ -14,7 +14,6 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import pytest
 
-from ragqa.settings import DEFAULT_CORPUS_DIR
 from service.server_process import running_server
 
 pytestmark = pytest.mark.browser
@@ -30,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-READY_TIMEOUT_S = 600  # first start builds the index (and may materialise and export the model)
+READY_TIMEOUT_S = 120  # loads the copied index; the model is already materialised by the session's index
 WAIT_MS = 30_000  # a query embeds the question on CPU: well under a second, but CI machines are slow
 
 QUESTION_EN = "Why would Meta adopt Google's TPUs?"
@@ -52,10 +51,16 @@ def _browser_installed() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`ragqa serve` on a free port over a copy of the corpus and an empty index folder; yields its URL."""
+def server(built_index, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ragqa serve` on a free port over a copy of the session's corpus and index; yields its URL.
+
+    A server that builds its first index at start-up, as a fresh `make serve` does, is tested on small corpora in
+    test_health.py and test_encoder_serving.py; the full corpus is built by the session's ``built_index``.
+    """
+    _, corpus_dir, index_dir, _ = built_index
     root = tmp_path_factory.mktemp("page")
-    shutil.copytree(DEFAULT_CORPUS_DIR, root / "posts")
+    shutil.copytree(corpus_dir, root / "posts")
+    shutil.copytree(index_dir, root / "index")
     with running_server(root / "posts", root / "index", log_path=root / "server.log") as running:
         running.wait_ready(READY_TIMEOUT_S)
         yield running.base
