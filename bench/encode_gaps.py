@@ -23,8 +23,8 @@ from collections.abc import Callable
 from load import QUESTIONS
 
 from index.model import load_encoder
-from index.ranker import open_ranker, set_ranking_threads
-from index.retriever import HybridRetriever
+from index.ranker import open_ranker
+from index.retriever import HybridRetriever, set_query_threads
 from index.version import load_latest
 from ragqa.settings import get_settings
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=40)
     args = parser.parse_args()
     settings = get_settings()
-    set_ranking_threads(settings.search_threads)  # as a serving process does
+    set_query_threads(settings.search_threads)  # as a serving process does
     cores = os.cpu_count() or 1
     print(f"one question's encode p50 (ms) after each gap; {cores} cores, {args.rounds}×{args.per_round} per cell")
     print(f"{'threads':>7}  {'gap before the encode':<22} {'p50 ms':>7} {'vs none':>7}")

@@ -17,8 +17,8 @@ import time
 from load import QUESTIONS
 
 from index.model import load_encoder
-from index.ranker import open_ranker, set_ranking_threads
-from index.retriever import HybridRetriever
+from index.ranker import open_ranker
+from index.retriever import HybridRetriever, set_query_threads
 from index.version import load_latest
 from ragqa.settings import get_settings
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
     settings = get_settings()
-    set_ranking_threads(settings.search_threads)  # as a serving process does
+    set_query_threads(settings.search_threads)  # as a serving process does
     encoder = load_encoder(settings.model, settings.model_cache_dir, settings.torch_threads)
     loaded, _ = load_latest(settings.index_dir, encoder.name)
     ranker = open_ranker(loaded)

@@ -14,11 +14,12 @@ import numpy as np
 from corpus.models import Passage
 from corpus.text import containment
 from index.backends import Hits, Queries
+from index.backends.dense import set_search_threads
 from index.fusion import reciprocal_rank_fusion, weighted_fusion
 from index.late_interaction import content_tokens
 from index.model import Encoder
 from index.params import RankParams
-from index.ranker import PoolRanker
+from index.ranker import PoolRanker, set_ranking_threads
 from index.version import DENSE, LEXICAL, LoadedIndex
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,15 @@ class _BestSentences:
             return text, 0.0
         s, e = self._index.sentences.spans[sentence]
         return text[s:e], score
+
+
+def set_query_threads(threads: int) -> None:
+    """Cap, for this whole process, the threads of a query's work beside the encoder's: FAISS's searches (OpenMP)
+    and the ranking stage's products (BLAS). 0 leaves both libraries as they are. What a serving process applies
+    from ``RAGQA_SEARCH_THREADS``, and the in-process benchmarks with it.
+    """
+    set_search_threads(threads)
+    set_ranking_threads(threads)
 
 
 @contextmanager

@@ -11,10 +11,9 @@ import subprocess
 import sys
 from functools import partial
 
-from index.backends.dense import set_search_threads
 from index.model import Encoder, load_encoder
 from index.params import load_rank_params
-from index.ranker import set_ranking_threads
+from index.retriever import set_query_threads
 from ragqa.settings import PROJECT_ROOT, Settings
 from service.engine import Engine, IndexUpdateError
 
@@ -62,8 +61,7 @@ def build_in_child(settings: Settings, force: bool = False) -> None:
 
 def engine_from_settings(settings: Settings, encoder: Encoder | None = None) -> Engine:
     """An engine for these settings (``encoder``: one already loaded, else it is loaded at start)."""
-    set_search_threads(settings.search_threads)
-    set_ranking_threads(settings.search_threads)
+    set_query_threads(settings.search_threads)
     return Engine(
         settings.corpus_dir,
         settings.index_dir,

@@ -8,7 +8,7 @@ import pytest
 from corpus.text import char_ngrams, containment
 from index.answer import cite, compose_answer
 from index.ranker import open_ranker
-from index.retriever import MODES, HybridRetriever
+from index.retriever import MODES, HybridRetriever, set_query_threads
 from index.version import load_latest
 from tests.conftest import PASSAGE_FIELDS
 
@@ -152,3 +152,21 @@ def test_a_batch_with_different_filters_answers_each_within_its_own(retriever: H
     assert {h.passage.article_id for h in only_meta} == {meta}
     assert nothing == []
     assert set(timings) == {"encode", "dense", "lexical", "rank"} and all(t > 0 for t in timings.values())
+
+
+def test_query_threads_cap_faiss_and_blas_together() -> None:
+    import faiss
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = faiss.omp_get_max_threads()
+    try:
+        with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # a known state, restored on exit
+            faiss.omp_set_num_threads(2)
+            set_query_threads(0)  # 0 leaves both as they are
+            assert faiss.omp_get_max_threads() == 2
+            assert {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"} == {2}
+            set_query_threads(1)
+            assert faiss.omp_get_max_threads() == 1
+            assert {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"} == {1}
+    finally:
+        faiss.omp_set_num_threads(before)
