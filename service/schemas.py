@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpus.models import Article, Passage
@@ -13,8 +15,12 @@ MAX_TOP_K = 50
 
 
 def check_question(value: str) -> str:
-    """Strip a question and reject empty or over-long ones with a message saying what to fix."""
-    value = value.strip()
+    """Strip a question and reject empty or over-long ones with a message saying what to fix.
+
+    Control characters (NUL, escape, DEL, ...) are not text: each becomes a space, so a question made only of
+    them is empty rather than a search for nothing in particular.
+    """
+    value = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value).strip()
     if not value:
         raise ValueError("question is empty: send a non-empty 'question' field")
     if len(value) > MAX_QUESTION_CHARS:

@@ -10,6 +10,7 @@ from tests.service.conftest import Service
     [
         ({"question": ""}, 422, "question is empty"),
         ({"question": "   \n\t"}, 422, "question is empty"),
+        ({"question": "\u0000\u001b \u007f"}, 422, "question is empty"),
         ({"question": "あ" * 1001}, 422, "at most 1000"),
         ({"question": "液冷", "top_k": 0}, 422, "top_k"),
         ({"question": "液冷", "top_k": 51}, 422, "top_k"),
@@ -71,3 +72,9 @@ def test_unknown_route_and_wrong_method_say_what_to_do(shared_service: Service) 
 def test_odd_but_valid_questions_are_answered(shared_service: Service, question: str) -> None:
     response = shared_service.client.post("/query", json={"question": question, "top_k": 2})
     assert response.status_code == 200 and len(response.json()["passages"]) == 2
+
+
+def test_control_characters_inside_a_question_become_spaces(shared_service: Service) -> None:
+    response = shared_service.client.post("/query", json={"question": "液冷\u0000の割合は？\u001b"})
+    assert response.status_code == 200, response.text
+    assert response.json()["question"] == "液冷 の割合は？"
