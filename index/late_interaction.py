@@ -80,8 +80,8 @@ def maxsim(table: TokenTable, rows: np.ndarray, query: np.ndarray) -> np.ndarray
     order = present[np.argsort(starts[present], kind="stable")]
     first, last = starts[order], ends[order]
     breaks = np.flatnonzero(first[1:] != last[:-1]) + 1  # where the next passage does not follow the previous
-    # Zero columns pad the question to a multiple of 8 tokens: OpenBLAS runs such products faster than an odd
-    # width (12 columns take longer than 16); the padding's columns are dropped before the mean.
+    # Zero columns pad the question to a multiple of COLUMN_MULTIPLE tokens: OpenBLAS runs such products faster
+    # than an odd width (12 columns take longer than 16); the padding's columns are dropped before the mean.
     count = len(query)
     columns = np.zeros((query.shape[1], -(-count // COLUMN_MULTIPLE) * COLUMN_MULTIPLE), dtype=np.float32)
     columns[:, :count] = query.T
