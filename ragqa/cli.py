@@ -168,12 +168,13 @@ def ask(
 
     from index.answer import cite, compose_answer
     from index.filters import Filters, allowed_rows
+    from service.schemas import check_question
 
-    if not question.strip():
-        typer.echo(
-            'error: the question is empty: pass a question, e.g. ragqa ask "メタがTPUを導入する理由は？"', err=True
-        )
-        raise typer.Exit(2)
+    try:  # the API's rules: control characters become spaces, 1–1,000 characters
+        question = check_question(question)
+    except ValueError as exc:
+        typer.echo(f'error: {exc}, e.g. ragqa ask "メタがTPUを導入する理由は？"', err=True)
+        raise typer.Exit(2) from None
     try:
         filters = Filters(
             article_ids=article or [], since=since, until=until, categories=category or [], tags=tag or []

@@ -22,7 +22,7 @@ def check_question(value: str) -> str:
     """
     value = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value).strip()
     if not value:
-        raise ValueError("question is empty: send a non-empty 'question' field")
+        raise ValueError("question is empty: send a question with some text in it")
     if len(value) > MAX_QUESTION_CHARS:
         raise ValueError(f"question is {len(value)} characters long: send at most {MAX_QUESTION_CHARS}")
     try:

@@ -106,3 +106,26 @@ def test_ask_with_a_malformed_date_says_the_format(env: Path) -> None:
     result = runner.invoke(app, ["ask", "TPU", "--until", "12/01/2025"])
     assert result.exit_code == 2
     assert "until must be a calendar day written YYYY-MM-DD" in result.output
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("   ", "question is empty"),
+        ("\u0000\u001b", "question is empty"),
+        ("TPU" * 400, "question is 1200 characters long: send at most 1000"),
+    ],
+)
+def test_ask_refuses_a_question_the_api_refuses(tmp_path: Path, question: str, message: str) -> None:
+    # Checked before any index is opened: the folder given does not exist.
+    result = runner.invoke(app, ["ask", question, "--index", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert message in result.output and "ragqa ask" in result.output
+
+
+def test_ask_turns_control_characters_into_spaces(env: Path) -> None:
+    result = runner.invoke(app, ["ask", "メタが\u0000TPUを導入する理由は？", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["question"] == "メタが TPUを導入する理由は？"
+    assert answer["passages"][0]["article_id"].startswith("002_")
