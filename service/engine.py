@@ -103,6 +103,9 @@ class Engine:
         self.degraded = False  # serving an older version because CURRENT's failed to verify
         self._sync = CorpusSync(corpus_dir)
         self._catch_up_thread: threading.Thread | None = None
+        # False until start-up has compared the corpus folder with the loaded index: until then a loaded
+        # index may be about to be rebuilt, so /readyz must not call it "ready".
+        self._corpus_checked = False
         self._gave_up_on: str | None = None  # fallback version whose rebuild failed (not retried every poll)
         self.on_build: Callable[[float, bool], None] | None = None  # (seconds, succeeded) after each build
 
@@ -146,6 +149,8 @@ class Engine:
             logger.exception("startup failed")
             if self.encoder is None:
                 return
+        finally:
+            self._corpus_checked = True
             # With the model loaded, an index that `ragqa index` repairs later is still picked up.
         if self.poll_seconds > 0:
             thread = threading.Thread(target=self._watch, name="ragqa-index-watch", daemon=True)
@@ -385,5 +390,5 @@ class Engine:
 
     @property
     def building(self) -> bool:
-        """True while this process builds an index."""
-        return self._build_lock.locked()
+        """True while this process builds an index, or, at start-up, until it knows whether it must."""
+        return self._build_lock.locked() or not self._corpus_checked

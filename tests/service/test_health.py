@@ -1,3 +1,4 @@
+import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -76,3 +77,31 @@ def test_the_search_page_is_served_at_the_root(shared_service: Service) -> None:
     assert shared_service.client.get("/static/app.js").status_code == 200
     missing = shared_service.client.get("/static/nope.js")
     assert missing.status_code == 404 and "detail" in missing.json()
+
+
+def test_readyz_says_building_not_ready_while_start_up_checks_a_stale_index(encoder, tmp_path: Path) -> None:
+    settings = tiny_settings(tmp_path)
+    old = build_from_settings(settings, encoder).version
+    (settings.corpus_dir / "901_quantum.txt").write_text(QUANTUM_POST, encoding="utf-8")  # added while down
+    engine = engine_from_settings(settings, encoder)
+    checking, release = threading.Event(), threading.Event()
+    out_of_step = engine._sync.out_of_step
+
+    def slow_check(fingerprint: str, settle: bool = True) -> bool:
+        checking.set()
+        release.wait(30)
+        return out_of_step(fingerprint, settle)
+
+    engine._sync.out_of_step = slow_check
+    engine.start(background=True)
+    with TestClient(create_app(settings, engine=engine, start=False)) as client:
+        assert checking.wait(60), engine.status
+        # The old index serves, but the start-up has not yet decided whether to rebuild it: not "ready".
+        body = client.get("/readyz").json()
+        assert body["index_version"] == old and body["status"] == "building"
+        release.set()
+        engine._threads[0].join(60)
+        engine.wait_for_catch_up(120)
+        body = client.get("/readyz").json()
+        assert body["status"] == "ready" and body["index_version"] != old
+    engine.stop()
