@@ -201,14 +201,19 @@ class Engine:
             loaded, problems = load_latest(self.index_dir, encoder.name, encoder.variant, self.load_options)
             problems = [*getattr(encoder, "problems", []), *problems]
             serving = self._retriever
-            if serving is None or serving.index.version != loaded.version:
-                self._retriever = HybridRetriever(loaded, encoder, self.rank_params, open_ranker(loaded))
+            degraded = loaded.version != self._seen_current
+            swap = serving is None or serving.index.version != loaded.version
+            retriever = HybridRetriever(loaded, encoder, self.rank_params, open_ranker(loaded)) if swap else serving
+            # /readyz reads these without a lock: while they change it may say "degraded" of a good version,
+            # never "ready" of a degraded one.
             self.problems = problems
-            self.degraded = loaded.version != self._seen_current
-            self.status = "degraded" if self.degraded else "ready"
+            self.degraded = self.degraded or degraded
+            self._retriever = retriever
+            self.degraded = degraded
+            self.status = "degraded" if degraded else "ready"
         if problems:
             logger.error("serving index %s after refusing newer versions: %s", loaded.version, "; ".join(problems))
-        elif serving is None or serving.index.version != loaded.version:
+        elif swap:
             logger.info("serving index %s (%d passages)", loaded.version, len(loaded.passages))
 
     def poll_once(self) -> None:
