@@ -149,9 +149,9 @@ class Engine:
             logger.exception("startup failed")
             if self.encoder is None:
                 return
+            # With the model loaded, an index that `ragqa index` repairs later is still picked up.
         finally:
             self._corpus_checked = True
-            # With the model loaded, an index that `ragqa index` repairs later is still picked up.
         if self.poll_seconds > 0:
             thread = threading.Thread(target=self._watch, name="ragqa-index-watch", daemon=True)
             thread.start()
