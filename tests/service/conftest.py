@@ -14,7 +14,7 @@ from ragqa.settings import Settings
 from service.config import engine_from_settings
 from service.engine import Engine
 from service.main import create_app
-from tests.conftest import make_post
+from tests.conftest import build_from_settings, make_post
 
 TOKEN = "test-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -61,6 +61,17 @@ def tiny_settings(root: Path, **overrides) -> Settings:
     fields = {"corpus_dir": posts, "index_dir": root / "index", "admin_token": TOKEN, "index_poll_seconds": 0}
     fields.update(overrides)
     return Settings(**fields)
+
+
+def tiny_index(root: Path, encoder, **overrides) -> Settings:
+    """``tiny_settings`` with its index already built in this process.
+
+    For server tests that are not about the first build: a server started on an empty index folder builds
+    in a child process that loads the torch model, ~10 s each (test_encoder_serving covers that path).
+    """
+    settings = tiny_settings(root, **overrides)
+    build_from_settings(settings, encoder)
+    return settings
 
 
 def copy_index(built_index, root: Path, **overrides) -> Settings:

@@ -18,8 +18,8 @@ from index import store
 from service.config import engine_from_settings
 from service.main import create_app
 from service.server_process import Server, running_server
-from tests.conftest import build_from_settings, make_post
-from tests.service.conftest import ADMIN, TOKEN, tiny_settings
+from tests.conftest import make_post
+from tests.service.conftest import ADMIN, TOKEN, tiny_index
 
 # Runs inside the server process: while the file named by RAGQA_TEST_HANG_FLAG exists, the next index
 # build hangs right after writing its FAISS file (the flag is removed), so the test can kill it there.
@@ -70,8 +70,7 @@ def _title(server: Server, article_id: str) -> str | None:
 
 
 def test_sigkill_mid_replace_delete_upload_then_restart_serves_what_is_on_disk(encoder, tmp_path: Path) -> None:
-    settings = tiny_settings(tmp_path)
-    build_from_settings(settings, encoder)
+    settings = tiny_index(tmp_path, encoder)
     flag = tmp_path / "hang-next-build"
     env = {"RAGQA_ADMIN_TOKEN": TOKEN, "RAGQA_TEST_HANG_FLAG": str(flag)}
     posts = settings.corpus_dir
@@ -109,8 +108,7 @@ def test_sigkill_mid_replace_delete_upload_then_restart_serves_what_is_on_disk(e
 
 
 def test_delete_removes_an_article_that_is_only_in_the_index(encoder, tmp_path: Path) -> None:
-    settings = tiny_settings(tmp_path)
-    build_from_settings(settings, encoder)
+    settings = tiny_index(tmp_path, encoder)
     engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     engine.wait_for_catch_up()

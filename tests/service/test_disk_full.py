@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from index import store
 from service.config import engine_from_settings
 from service.main import create_app
-from tests.conftest import build_from_settings, make_post
-from tests.service.conftest import ADMIN, TINY_POSTS, tiny_settings
+from tests.conftest import make_post
+from tests.service.conftest import ADMIN, TINY_POSTS, tiny_index
 
 TMPFS_BYTES = 8 * 1024 * 1024
 RESERVE_BYTES = 16 * 1024  # room for a post file, not for an index version (a dozen files of pages)
@@ -62,8 +62,7 @@ def _leftovers(settings) -> list[str]:
 
 
 def test_full_disk_loses_no_post_and_answers_507(small_disk: Path, encoder) -> None:
-    settings = tiny_settings(small_disk)
-    build_from_settings(settings, encoder)
+    settings = tiny_index(small_disk, encoder)
     engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     serving = engine.retriever.index.version
@@ -99,8 +98,7 @@ def test_full_disk_loses_no_post_and_answers_507(small_disk: Path, encoder) -> N
 
 
 def test_read_only_corpus_answers_503_and_keeps_the_post(tmp_path: Path, encoder) -> None:
-    settings = tiny_settings(tmp_path)
-    build_from_settings(settings, encoder)
+    settings = tiny_index(tmp_path, encoder)
     engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     disk = tmp_path / "posts"

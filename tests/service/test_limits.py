@@ -18,7 +18,7 @@ from service.config import engine_from_settings
 from service.limits import QUERY_BODY_BYTES
 from service.main import create_app
 from service.server_process import Server, running_server
-from tests.service.conftest import ADMIN, TOKEN, tiny_settings
+from tests.service.conftest import ADMIN, TOKEN, tiny_index
 
 BIG = 50 * 1024 * 1024
 MULTIPART_START = b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n\r\n'
@@ -26,8 +26,8 @@ MB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    settings = tiny_settings(tmp_path_factory.mktemp("limits"))
+def server(tmp_path_factory: pytest.TempPathFactory, encoder) -> Iterator[Server]:
+    settings = tiny_index(tmp_path_factory.mktemp("limits"), encoder)
     env = {"RAGQA_ADMIN_TOKEN": TOKEN}
     with running_server(settings.corpus_dir, settings.index_dir, env) as running:
         running.wait_ready()  # model loaded and index built: the memory baseline is steady

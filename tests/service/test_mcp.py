@@ -1,6 +1,6 @@
 """The MCP server through the SDK's own client, over stdio (`ragqa mcp`) and streamable HTTP (`/mcp`).
 
-Both run as real processes over the two-post tiny corpus, whose index they build at start.
+Both run as real processes over the two-post tiny corpus and its index.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from ragqa.settings import PROJECT_ROOT
 from service.server_process import Server, running_server
-from tests.service.conftest import TINY_POSTS, tiny_settings
+from tests.service.conftest import TINY_POSTS, tiny_index
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,8 @@ def _run(connect: Client) -> None:
     anyio.run(main)
 
 
-def test_stdio_server_answers_through_the_sdk_client(tmp_path: Path) -> None:
-    settings = tiny_settings(tmp_path)
+def test_stdio_server_answers_through_the_sdk_client(encoder, tmp_path: Path) -> None:
+    settings = tiny_index(tmp_path, encoder)
     env = {
         "RAGQA_CORPUS_DIR": str(settings.corpus_dir),
         "RAGQA_INDEX_DIR": str(settings.index_dir),
@@ -91,9 +91,9 @@ def test_stdio_server_answers_through_the_sdk_client(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+def http_server(tmp_path_factory: pytest.TempPathFactory, encoder) -> Iterator[tuple[Server, Path]]:
     root = tmp_path_factory.mktemp("mcp-http")
-    settings = tiny_settings(root)
+    settings = tiny_index(root, encoder)
     log = root / "queries.jsonl"
     env = {"RAGQA_QUERY_LOG": str(log), "RAGQA_LOG_QUESTIONS": "true"}
     with running_server(settings.corpus_dir, settings.index_dir, env=env) as server:

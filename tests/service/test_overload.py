@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.server_process import running_server
-from tests.conftest import build_from_settings
-from tests.service.conftest import tiny_settings
+from tests.service.conftest import tiny_index
 
 IDLE_CONNECTIONS = 600
 # Runs inside the server process: at most 400 open files, so the idle connections exhaust them.
@@ -38,10 +37,8 @@ HybridRetriever.ask_many = _slow
 
 
 @pytest.fixture
-def tiny_index(encoder, tmp_path: Path):
-    settings = tiny_settings(tmp_path)
-    build_from_settings(settings, encoder)
-    return settings
+def tiny(encoder, tmp_path: Path):
+    return tiny_index(tmp_path, encoder)
 
 
 def _get(base: str, path: str, timeout: float) -> tuple[int, Message, dict]:
@@ -54,9 +51,9 @@ def _get(base: str, path: str, timeout: float) -> tuple[int, Message, dict]:
         return exc.code, exc.headers, json.loads(body) if body.startswith(b"{") else {}
 
 
-def test_hundreds_of_idle_connections_do_not_lock_out_a_client(tiny_index) -> None:
+def test_hundreds_of_idle_connections_do_not_lock_out_a_client(tiny) -> None:
     env = {"RAGQA_HEADER_TIMEOUT": "1", "RAGQA_LIMIT_CONCURRENCY": "64"}
-    with running_server(tiny_index.corpus_dir, tiny_index.index_dir, env, prelude=FEW_FILES) as server:
+    with running_server(tiny.corpus_dir, tiny.index_dir, env, prelude=FEW_FILES) as server:
         server.wait_ready()
         port = int(server.base.rsplit(":", 1)[1])
         idle = []
@@ -94,9 +91,9 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return True  # reset by the server
 
 
-def test_a_full_search_queue_answers_503_with_retry_after(tiny_index) -> None:
+def test_a_full_search_queue_answers_503_with_retry_after(tiny) -> None:
     env = {"RAGQA_SEARCH_QUEUE_SIZE": "2"}
-    with running_server(tiny_index.corpus_dir, tiny_index.index_dir, env, prelude=SLOW_SEARCH) as server:
+    with running_server(tiny.corpus_dir, tiny.index_dir, env, prelude=SLOW_SEARCH) as server:
         server.wait_ready()
         results: list[tuple[int, Message, dict]] = []
 
@@ -119,11 +116,11 @@ def test_a_full_search_queue_answers_503_with_retry_after(tiny_index) -> None:
         assert int(refused[0]["Retry-After"]) > 0 and "busy" in refused[1]["detail"]
 
 
-def test_the_index_watcher_survives_running_out_of_files(tiny_index, encoder, monkeypatch, caplog) -> None:
+def test_the_index_watcher_survives_running_out_of_files(tiny, encoder, monkeypatch, caplog) -> None:
     from index import store
     from service.config import engine_from_settings
 
-    settings = tiny_index.model_copy(update={"index_poll_seconds": 0.05})
+    settings = tiny.model_copy(update={"index_poll_seconds": 0.05})
     engine = engine_from_settings(settings, encoder)
     calls = {"n": 0}
     real = store.current_version

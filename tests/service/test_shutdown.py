@@ -11,8 +11,8 @@ from pathlib import Path
 
 from index import store
 from service.server_process import running_server
-from tests.conftest import build_from_settings, make_post
-from tests.service.conftest import ADMIN, TOKEN, tiny_settings
+from tests.conftest import make_post
+from tests.service.conftest import ADMIN, TOKEN, tiny_index
 
 # Runs inside the server process: each encoder call of a build takes 1 s more (queries are unaffected).
 SLOW_ENCODER = """
@@ -35,8 +35,7 @@ PARAGRAPHS = ["、".join(_pick.sample(WORDS, 12)) + "について調べた。" f
 
 
 def test_sigterm_during_a_build_exits_in_bounded_time_and_undoes_the_upload(encoder, tmp_path: Path) -> None:
-    settings = tiny_settings(tmp_path)
-    build_from_settings(settings, encoder)
+    settings = tiny_index(tmp_path, encoder)
     current = store.current_version(settings.index_dir)
     # The torch encoder, which SLOW_ENCODER slows down (float32 vectors: they mix with the ONNX-built index).
     env = {

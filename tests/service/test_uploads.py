@@ -17,7 +17,7 @@ from service.server_process import running_server
 from tests.conftest import make_post
 from tests.corpus.test_frontmatter import BILLION_LAUGHS
 from tests.corpus.test_loader import BAD_POSTS
-from tests.service.conftest import ADMIN, TOKEN, tiny_settings
+from tests.service.conftest import ADMIN, TOKEN, tiny_index
 
 # Runs inside the server process: validating the post "t1_cooling" takes 3 s more, as on a slow machine,
 # so the test can look at the event loop while it happens.
@@ -45,8 +45,8 @@ def _big_post() -> bytes:
 
 
 @pytest.mark.slow
-def test_healthz_answers_within_a_second_while_a_big_upload_is_validated(tmp_path: Path) -> None:
-    settings = tiny_settings(tmp_path)
+def test_healthz_answers_within_a_second_while_a_big_upload_is_validated(encoder, tmp_path: Path) -> None:
+    settings = tiny_index(tmp_path, encoder)
     post = _big_post()
     assert 800_000 < len(post) < settings.max_upload_bytes
     with running_server(
