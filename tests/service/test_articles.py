@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.service.conftest import ADMIN, QUANTUM_POST, Service
+from service.config import engine_from_settings
+from service.main import create_app
+from tests.service.conftest import ADMIN, QUANTUM_POST, Service, tiny_index
 
 QUESTION = "量子アニーリングで配送距離はどれだけ短縮された？"
 
@@ -139,13 +142,7 @@ def test_multipart_upload_is_accepted_too(service: Service) -> None:
 
 
 def test_deleting_the_last_post_is_refused_and_nothing_is_lost(encoder, tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
-
-    from service.config import engine_from_settings
-    from service.main import create_app
-    from tests.service.conftest import tiny_settings
-
-    settings = tiny_settings(tmp_path)
+    settings = tiny_index(tmp_path, encoder)
     engine = engine_from_settings(settings, encoder)
     engine.start(background=False)
     with TestClient(create_app(settings, engine=engine, start=False)) as client:
